@@ -1,0 +1,127 @@
+"""Brax peer measurements, run with the Brax virtualenv's python.
+
+This script imports ``brax`` and so must run under the interpreter of the Brax
+venv (see ``benchmarks/peers.py``, which locates it and runs this file in a
+subprocess), not under tumble's python.
+
+Usage::
+
+    /tmp/brax-venv/bin/python benchmarks/brax_peer.py throughput \\
+        --env ant --backend spring --batches 1,64,1024,4096 --steps 100
+
+``throughput`` prints one JSON line per batch size::
+
+    {"env", "backend", "brax", "jax", "batch", "T", "dt", "compile_s", "sps",
+     "nan"}
+
+``sps`` is env steps per second, ``batch * T / best wall seconds`` over
+``--repeats`` calls of a jitted ``lax.scan`` over ``jax.vmap(env.step)`` with
+actions uniform in [-1, 1]; ``compile_s`` is the wall time of the first call
+(trace + compile + one run). ``dt`` is the env's control step in seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import brax
+import jax
+import jax.numpy as jnp
+from brax import envs
+
+
+def make_rollout(env: Any, batch: int, steps: int) -> Callable:
+    """Jitted ``(state, key) -> (state, reward_sum)`` of ``steps`` env steps."""
+    step = jax.vmap(env.step)
+
+    def body(state: Any, key: jax.Array) -> tuple[Any, jax.Array]:
+        act = jax.random.uniform(key, (batch, env.action_size), minval=-1.0, maxval=1.0)
+        state = step(state, act)
+        return state, state.reward.sum()
+
+    def rollout(state: Any, key: jax.Array) -> tuple[Any, jax.Array]:
+        return jax.lax.scan(body, state, jax.random.split(key, steps))
+
+    return jax.jit(rollout)
+
+
+def timed(fn: Callable, *args: Any) -> tuple[float, Any]:
+    """Wall seconds of ``fn(*args)`` including device completion, and its output."""
+    t0 = time.perf_counter()
+    out = jax.block_until_ready(fn(*args))
+    return time.perf_counter() - t0, out
+
+
+def has_nan(tree: Any) -> bool:
+    """Whether any floating leaf of ``tree`` holds a NaN."""
+    leaves = jax.tree_util.tree_leaves(tree)
+    return any(
+        bool(jnp.isnan(x).any())
+        for x in leaves
+        if jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating)
+    )
+
+
+def throughput_one(env: Any, batch: int, steps: int, repeats: int) -> dict:
+    """Compile time and best-of-``repeats`` env steps/s at one batch size."""
+    reset = jax.jit(jax.vmap(env.reset))
+    state = jax.block_until_ready(reset(jax.random.split(jax.random.PRNGKey(0), batch)))
+    rollout = make_rollout(env, batch, steps)
+    compile_s, out = timed(rollout, state, jax.random.PRNGKey(1))
+    best = min(
+        timed(rollout, state, jax.random.PRNGKey(2 + i))[0] for i in range(repeats)
+    )
+    return {
+        "batch": batch,
+        "T": steps,
+        "dt": float(env.dt),
+        "compile_s": round(compile_s, 2),
+        "sps": round(batch * steps / best),
+        "nan": has_nan(out),
+    }
+
+
+def cmd_throughput(args: argparse.Namespace) -> None:
+    """Prints one JSON line per batch size (flushed, so a parent can stream)."""
+    env = envs.get_environment(args.env, backend=args.backend)
+    for batch in args.batches:
+        row = {
+            "env": args.env,
+            "backend": args.backend,
+            "brax": brax.__version__,
+            "jax": jax.__version__,
+        }
+        row.update(throughput_one(env, batch, args.steps, args.repeats))
+        print(json.dumps(row), flush=True)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command line: ``throughput --env --backend --batches --steps --repeats``."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    tp = sub.add_parser("throughput", help="batched env-step throughput")
+    tp.add_argument("--env", default="ant")
+    tp.add_argument("--backend", default="spring")
+    tp.add_argument(
+        "--batches",
+        type=lambda s: [int(b) for b in s.split(",")],
+        default=[1, 64, 1024, 4096],
+    )
+    tp.add_argument("--steps", type=int, default=100, help="env steps per rollout")
+    tp.add_argument("--repeats", type=int, default=3, help="timed calls; best kept")
+    tp.set_defaults(func=cmd_throughput)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point."""
+    args = parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,312 @@
+"""Batched env-step throughput of tumble's ant, side by side with Brax.
+
+For each batch size, tumble and Brax (``spring`` backend, in its own venv via a
+subprocess) are timed alternately in the same run, following
+shared/BENCHMARKS.md: env steps per second of a jitted ``lax.scan`` over
+``jax.vmap(step)`` with uniform random controls in [-1, 1], best of
+``--repeats`` calls after the first (compiling) call, whose wall time is
+reported as ``compile_s``. One env (control) step is ``--substeps`` physics
+steps of ``--timestep`` seconds with the control held. MuJoCo C on one thread
+is measured once on the same model for context.
+
+Usage::
+
+    python benchmarks/throughput.py [--batches 1,64,1024,4096] [--steps 100]
+        [--substeps 5] [--timestep 0.01] [--unroll] [--no-peer] [--json PATH]
+
+Prints one JSON object (machine, config, per-batch results, NaN flag).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent)]  # peers.py; tumble from this checkout
+import peers
+
+ANT_XML = HERE / "models" / "ant.xml"
+TIMESTEP = 0.01  # physics step, seconds
+SUBSTEPS = 5  # physics steps per env step: env dt = 0.05 s, as Brax's ant
+STEPS = 100  # env steps per timed rollout
+BATCHES = (1, 64, 1024, 4096)
+REPEATS = 3
+
+
+# --------------------------------------------------------------------------
+# Model
+
+
+def xml_with_timestep(path: Path, timestep: float) -> Path:
+    """``path`` itself if its ``<option timestep>`` equals ``timestep``, else
+    a temporary copy with that timestep."""
+    tree = ET.parse(path)
+    option = tree.getroot().find("option")
+    if option is None:
+        option = ET.SubElement(tree.getroot(), "option")
+    if float(option.get("timestep", "0.002")) == timestep:
+        return path
+    option.set("timestep", repr(timestep))
+    fd, tmp = tempfile.mkstemp(suffix=".xml", prefix=path.stem + "_")
+    with os.fdopen(fd, "wb") as f:
+        tree.write(f)
+    return Path(tmp)
+
+
+# --------------------------------------------------------------------------
+# tumble rollout
+
+
+def env_step_fn(model: Any, substeps: int, unroll: bool) -> Callable:
+    """``(state, ctrl) -> state``: ``substeps`` physics steps, ctrl held."""
+    import tumble
+
+    def physics(state: Any, ctrl: jax.Array) -> Any:
+        return tumble.spring.step(model, state, ctrl)
+
+    def env_step(state: Any, ctrl: jax.Array) -> Any:
+        if unroll:
+            for _ in range(substeps):
+                state = physics(state, ctrl)
+            return state
+        body = lambda s, _: (physics(s, ctrl), None)
+        return jax.lax.scan(body, state, None, length=substeps)[0]
+
+    return env_step
+
+
+def make_rollout(
+    model: Any, batch: int, steps: int, substeps: int, unroll: bool
+) -> Callable:
+    """Jitted ``(states, key) -> states`` of ``steps`` batched env steps."""
+    step = jax.vmap(env_step_fn(model, substeps, unroll))
+    nu = model.nu
+
+    def body(states: Any, key: jax.Array) -> tuple[Any, None]:
+        ctrl = jax.random.uniform(key, (batch, nu), minval=-1.0, maxval=1.0)
+        return step(states, ctrl), None
+
+    def rollout(states: Any, key: jax.Array) -> Any:
+        return jax.lax.scan(body, states, jax.random.split(key, steps))[0]
+
+    return jax.jit(rollout)
+
+
+def batched_init(model: Any, batch: int) -> Any:
+    """One ``tumble.spring.init`` state broadcast to ``batch`` copies."""
+    import tumble
+
+    state = tumble.spring.init(model)
+    return jax.tree_util.tree_map(
+        lambda x: jnp.broadcast_to(x, (batch,) + jnp.shape(x)), state
+    )
+
+
+def count_nan_envs(states: Any) -> int:
+    """Number of batch members whose ``q`` or ``qd`` holds a non-finite value."""
+    bad = ~jnp.isfinite(states.q).all(axis=-1) | ~jnp.isfinite(states.qd).all(axis=-1)
+    return int(bad.sum())
+
+
+def timed(fn: Callable, *args: Any) -> tuple[float, Any]:
+    """Wall seconds of ``fn(*args)`` up to device completion, and its output."""
+    t0 = time.perf_counter()
+    out = jax.block_until_ready(fn(*args))
+    return time.perf_counter() - t0, out
+
+
+def tumble_throughput(
+    model: Any, batch: int, steps: int, substeps: int, unroll: bool, repeats: int
+) -> dict:
+    """tumble's compile seconds, best-of-``repeats`` env steps/s, NaN count."""
+    states = batched_init(model, batch)
+    rollout = make_rollout(model, batch, steps, substeps, unroll)
+    compile_s, final = timed(rollout, states, jax.random.PRNGKey(1))
+    best = float("inf")
+    for i in range(repeats):
+        wall, final = timed(rollout, states, jax.random.PRNGKey(2 + i))
+        best = min(best, wall)
+    return {
+        "compile_s": round(compile_s, 2),
+        "sps": round(batch * steps / best),
+        "nan_envs": count_nan_envs(final),
+    }
+
+
+# --------------------------------------------------------------------------
+# Peers
+
+
+def brax_throughput(batch: int, steps: int, repeats: int) -> dict | None:
+    """Brax ant (spring) at one batch size, or an ``error`` entry."""
+    try:
+        rows = peers.brax_throughput([batch], steps=steps, repeats=repeats)
+    except Exception as e:  # noqa: BLE001 - report, don't abort the run
+        return {"error": str(e)[-500:]}
+    return rows[0] if rows else {"error": "no output"}
+
+
+def ratio(ours: dict, theirs: dict | None) -> float | None:
+    """tumble sps / Brax sps, or None when either is missing."""
+    if not theirs or "sps" not in theirs or "sps" not in ours:
+        return None
+    return round(ours["sps"] / theirs["sps"], 3)
+
+
+# --------------------------------------------------------------------------
+# Machine
+
+
+def cpu_model() -> str:
+    """The CPU's ``model name`` from /proc/cpuinfo (else platform's guess)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def git_commit() -> str | None:
+    """The repo's HEAD commit, or None (read-only query)."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            check=False,
+            cwd=HERE,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def machine_info() -> dict:
+    """nproc, CPU model, versions, device kind and the date."""
+    device = jax.devices()[0]
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu": cpu_model(),
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "platform": device.platform,
+        "device_kind": device.device_kind,
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "git_commit": git_commit(),
+    }
+
+
+# --------------------------------------------------------------------------
+# Driver
+
+
+def log(msg: str) -> None:
+    """Progress to stderr (stdout carries only the JSON result)."""
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> dict:
+    """All measurements; returns the result object."""
+    xml = xml_with_timestep(args.model, args.timestep)
+    try:
+        return measure(args, xml)
+    finally:
+        if xml != args.model:
+            xml.unlink()
+
+
+def measure(args: argparse.Namespace, xml: Path) -> dict:
+    """tumble per batch size, alternating with Brax; MuJoCo C once."""
+    import tumble
+
+    model = tumble.load(str(xml))
+    use_peer = not args.no_peer and peers.brax_python() is not None
+    result = {
+        "machine": machine_info(),
+        "config": {
+            "model": str(args.model),
+            "timestep": args.timestep,
+            "substeps": args.substeps,
+            "env_dt": args.timestep * args.substeps,
+            "steps": args.steps,
+            "repeats": args.repeats,
+            "inner_loop": "unrolled" if args.unroll else "lax.scan",
+            "brax_python": peers.brax_python() if use_peer else None,
+        },
+        "results": [],
+    }
+    if not args.no_peer:
+        result["mujoco_c"] = peers.mujoco_c_throughput(xml, substeps=args.substeps)
+        log(f"mujoco_c: {result['mujoco_c']}")
+    for batch in args.batches:
+        row = {"batch": batch}
+        row["tumble"] = tumble_throughput(
+            model, batch, args.steps, args.substeps, args.unroll, args.repeats
+        )
+        log(f"batch {batch} tumble: {row['tumble']}")
+        if use_peer:
+            row["brax"] = brax_throughput(batch, args.steps, args.repeats)
+            row["ratio"] = ratio(row["tumble"], row["brax"])
+            log(f"batch {batch} brax: {row['brax']}")
+        result["results"].append(row)
+    result["nan"] = any(r["tumble"]["nan_envs"] > 0 for r in result["results"])
+    return result
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options (see the module docstring)."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--model", type=Path, default=ANT_XML)
+    p.add_argument(
+        "--batches", default=BATCHES, type=lambda s: [int(b) for b in s.split(",")]
+    )
+    p.add_argument(
+        "--steps", type=int, default=STEPS, help="control (env) steps per rollout"
+    )
+    p.add_argument(
+        "--substeps", type=int, default=SUBSTEPS, help="physics steps per control step"
+    )
+    p.add_argument(
+        "--timestep", type=float, default=TIMESTEP, help="physics timestep, seconds"
+    )
+    p.add_argument("--repeats", type=int, default=REPEATS)
+    p.add_argument(
+        "--unroll",
+        action="store_true",
+        help="unroll substeps in Python instead of an inner lax.scan",
+    )
+    p.add_argument("--no-peer", action="store_true", help="skip Brax and MuJoCo C")
+    p.add_argument("--json", type=Path, default=None, help="also write here")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: measure, print the JSON object, optionally save it."""
+    args = parse_args(argv)
+    result = run(args)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

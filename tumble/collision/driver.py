@@ -1,0 +1,94 @@
+"""Collision driver: geom world poses, then one vmapped kernel per pair type."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from tumble import math, struct
+from tumble.collision.primitives import KERNELS
+from tumble.model import Model
+from tumble.spatial import Transform
+
+
+@struct.dataclass
+class Contact:
+    """Contact slots of a model; the count ``ncon`` is fixed, ``active`` masks them.
+
+    Attributes:
+      pos: (ncon, 3) world contact point (midway between the surfaces).
+      normal: (ncon, 3) unit normal pointing from geom1 to geom2.
+      penetration: (ncon,) overlap depth, positive when touching (negative:
+        distance apart).
+      friction: (ncon,) Coulomb coefficient of the pair.
+      restitution: (ncon,) coefficient of restitution of the pair.
+      active: (ncon,) bool, the geoms overlap.
+      impulse: (ncon, 3) world impulse the contact applied to geom2's body in
+        the last step (geom1's body got the opposite), N*s.
+      geom1, geom2, body1, body2: (ncon,) static indices (body -1 = world).
+    """
+
+    pos: jax.Array
+    normal: jax.Array
+    penetration: jax.Array
+    friction: jax.Array
+    restitution: jax.Array
+    active: jax.Array
+    impulse: jax.Array
+    geom1: np.ndarray = struct.field(static=True)
+    geom2: np.ndarray = struct.field(static=True)
+    body1: np.ndarray = struct.field(static=True)
+    body2: np.ndarray = struct.field(static=True)
+
+
+def geom_poses(model: Model, x: Transform) -> tuple[jax.Array, jax.Array]:
+    """World centers (ngeom, 3) and rotation matrices (ngeom, 3, 3) of all geoms."""
+    world = model.geom_body < 0
+    b = np.where(world, 0, model.geom_body)
+    if model.nbody:
+        bpos = jnp.where(world[:, None], 0.0, x.pos[b])
+        brot = jnp.where(world[:, None], jnp.array([1.0, 0, 0, 0]), x.rot[b])
+    else:
+        bpos, brot = jnp.zeros((model.ngeom, 3)), jnp.tile(jnp.array([1.0, 0, 0, 0]), (model.ngeom, 1))
+    pos = bpos + math.rotate(model.geom_pos, brot)
+    mat = math.quat_to_mat(math.quat_mul(brot, model.geom_quat))
+    return pos, mat
+
+
+def _static_indices(model: Model) -> tuple[np.ndarray, ...]:
+    g1 = [np.repeat(g.geom1, g.ncon) for g in model.collision_groups]
+    g2 = [np.repeat(g.geom2, g.ncon) for g in model.collision_groups]
+    pair = [np.repeat(np.arange(len(g.geom1)), g.ncon) for g in model.collision_groups]
+    offsets = np.cumsum([0] + [len(g.geom1) for g in model.collision_groups])[:-1]
+    pair = [p + o for p, o in zip(pair, offsets)]
+    cat = lambda xs: np.concatenate(xs).astype(np.int32) if xs else np.zeros(0, np.int32)  # noqa: E731
+    return cat(g1), cat(g2), cat(pair)
+
+
+def collide(model: Model, x: Transform) -> Contact:
+    """Contacts of every collision pair at body poses ``x`` (impulse left zero)."""
+    g1, g2, pair = _static_indices(model)
+    if len(g1) == 0:
+        z = jnp.zeros((0, 3))
+        return Contact(z, z, jnp.zeros(0), jnp.zeros(0), jnp.zeros(0), jnp.zeros(0, bool), z, g1, g2, g1, g2)
+    gpos, gmat = geom_poses(model, x)
+    pen, pos, normal = [], [], []
+    for group in model.collision_groups:
+        kernel, _ = KERNELS[group.types]
+        a, b = group.geom1, group.geom2
+        d, p, n = jax.vmap(kernel)(gpos[a], gmat[a], model.geom_size[a], gpos[b], gmat[b], model.geom_size[b])
+        pen.append(d.reshape(-1)), pos.append(p.reshape(-1, 3)), normal.append(n.reshape(-1, 3))
+    penetration = jnp.concatenate(pen)
+    restitution = jnp.maximum(model.geom_restitution[g1], model.geom_restitution[g2])
+    return Contact(
+        pos=jnp.concatenate(pos),
+        normal=jnp.concatenate(normal),
+        penetration=penetration,
+        friction=model.pair_friction[pair],
+        restitution=restitution,
+        active=penetration > 0,
+        impulse=jnp.zeros((len(g1), 3), penetration.dtype),
+        geom1=g1,
+        geom2=g2,
+        body1=model.geom_body[g1],
+        body2=model.geom_body[g2],
+    )

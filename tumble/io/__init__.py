@@ -1,0 +1,1 @@
+"""Turning model descriptions (MJCF, URDF, Python builder calls) into a ``Model``."""

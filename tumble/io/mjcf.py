@@ -1,0 +1,184 @@
+"""Load MJCF / URDF through MuJoCo's compiler and convert to a tumble ``Model``.
+
+The ``mujoco`` package does all the parsing (defaults, classes, ``fromto``,
+inertia from geoms, includes, mesh assets); this module only reads the
+compiled ``MjModel`` and checks that tumble supports what it uses.
+"""
+
+import os
+from typing import Any
+
+import jax.numpy as jnp
+import mujoco
+import numpy as np
+
+from tumble import model as model_lib
+from tumble.collision import pairs
+from tumble.io import structure
+from tumble.errors import ModelError, UnsupportedError
+
+_DEFAULT_OPTIONS = dict(
+    joint_position_gain=0.2,
+    joint_velocity_gain=0.5,
+    contact_position_gain=0.2,
+    contact_slop=0.001,
+    restitution_threshold=0.2,
+)
+
+
+def load(source: "str | os.PathLike | mujoco.MjModel", **options: Any) -> model_lib.Model:
+    """Loads a model from an MJCF or URDF file path, an XML string, or an ``MjModel``.
+
+    Keyword arguments override ``Options`` fields (e.g. ``timestep=0.005``).
+    Raises ``ModelError`` for unreadable input and ``UnsupportedError`` for
+    features tumble does not simulate.
+    """
+    mj = source if isinstance(source, mujoco.MjModel) else compile_mj(source)
+    return from_mujoco(mj, **options)
+
+
+def compile_mj(source: "str | os.PathLike") -> mujoco.MjModel:
+    """Compiles an MJCF/URDF path or XML string with MuJoCo, with clear errors."""
+    text = os.fspath(source)
+    is_xml = text.lstrip().startswith("<")
+    if not is_xml and not os.path.exists(text):
+        raise ModelError(
+            f"model file not found: {text!r} (pass a path to an .xml/.urdf file or an XML string)"
+        )
+    try:
+        if is_xml:
+            return mujoco.MjModel.from_xml_string(text)
+        return mujoco.MjModel.from_xml_path(text)
+    except ValueError as e:
+        where = "XML string" if is_xml else repr(text)
+        raise ModelError(f"MuJoCo could not compile the model ({where}): {e}") from e
+
+
+def _name(mj: mujoco.MjModel, obj: mujoco.mjtObj, i: int) -> str:
+    return mujoco.mj_id2name(mj, obj, i) or ""
+
+
+def _label(mj: mujoco.MjModel, obj: mujoco.mjtObj, i: int, kind: str) -> str:
+    n = _name(mj, obj, i)
+    return f"{kind} {n!r}" if n else f"{kind} #{i} (unnamed)"
+
+
+def _check_supported(mj: mujoco.MjModel) -> None:
+    """Raises UnsupportedError naming the first feature tumble cannot simulate."""
+    unsupported_counts = [
+        ("ntendon", "tendons", "remove the <tendon> section"),
+        ("neq", "equality constraints", "remove the <equality> section"),
+        ("nflex", "flexes (deformables)", "remove the <flex>/<flexcomp> elements"),
+        ("nmocap", "mocap bodies", "remove mocap=\"true\""),
+    ]
+    for attr, what, fix in unsupported_counts:
+        if getattr(mj, attr) > 0:
+            raise UnsupportedError(f"the model has {getattr(mj, attr)} {what}, which tumble does not support: {fix}")
+    if mj.opt.density > 0 or mj.opt.viscosity > 0 or np.any(mj.opt.wind != 0):
+        raise UnsupportedError(
+            "<option density/viscosity/wind> (fluid forces) is not supported yet: remove those attributes"
+        )
+    for i in range(mj.nu):
+        label = _label(mj, mujoco.mjtObj.mjOBJ_ACTUATOR, i, "actuator")
+        if mj.actuator_trntype[i] != int(mujoco.mjtTrn.mjTRN_JOINT):
+            raise UnsupportedError(f"{label}: only joint transmissions are supported (not tendon/site/body)")
+        jnt = mj.actuator_trnid[i, 0]
+        if mj.jnt_type[jnt] not in (model_lib.HINGE, model_lib.SLIDE):
+            raise UnsupportedError(f"{label}: actuators on ball or free joints are not supported")
+        if mj.actuator_dyntype[i] != int(mujoco.mjtDyn.mjDYN_NONE):
+            raise UnsupportedError(f"{label}: actuator dynamics (dyntype) are not supported; use motor/position/velocity")
+        if mj.actuator_gaintype[i] != int(mujoco.mjtGain.mjGAIN_FIXED):
+            raise UnsupportedError(f"{label}: only fixed actuator gains are supported")
+        if mj.actuator_biastype[i] not in (int(mujoco.mjtBias.mjBIAS_NONE), int(mujoco.mjtBias.mjBIAS_AFFINE)):
+            raise UnsupportedError(f"{label}: only none/affine actuator bias is supported")
+
+
+def _options(mj: mujoco.MjModel, overrides: dict) -> model_lib.Options:
+    values = dict(_DEFAULT_OPTIONS, timestep=float(mj.opt.timestep), gravity=np.array(mj.opt.gravity))
+    iterations = overrides.pop("contact_iterations", 2)
+    unknown = set(overrides) - set(values)
+    if unknown:
+        raise TypeError(f"unknown option(s) {sorted(unknown)}; known: {sorted(values) + ['contact_iterations']}")
+    values.update(overrides)
+    return model_lib.Options(
+        contact_iterations=int(iterations), **{k: jnp.asarray(v, dtype=float) for k, v in values.items()}
+    )
+
+
+def _restitution(mj: mujoco.MjModel) -> np.ndarray:
+    """Per-geom restitution from ``<custom><numeric name="restitution" data="e"/>`` (default 0)."""
+    value = 0.0
+    for i in range(mj.nnumeric):
+        if _name(mj, mujoco.mjtObj.mjOBJ_NUMERIC, i) == "restitution":
+            value = float(mj.numeric_data[mj.numeric_adr[i]])
+    return np.full(mj.ngeom, value)
+
+
+def _actuator_ranges(limited: np.ndarray, ranges: np.ndarray) -> np.ndarray:
+    out = np.array(ranges, dtype=float)
+    out[~limited.astype(bool)] = [-np.inf, np.inf]
+    return out
+
+
+def from_mujoco(mj: mujoco.MjModel, **options: Any) -> model_lib.Model:
+    """Converts a compiled ``MjModel`` to a tumble ``Model``."""
+    _check_supported(mj)
+    links = structure.attachments(mj)
+    geom_body = mj.geom_bodyid - 1
+    groups, friction = pairs.collision_pairs(mj)
+    nu = mj.nu
+    act_jnt = mj.actuator_trnid[:, 0] if nu else np.zeros(0, int)
+    f = lambda x: jnp.asarray(np.array(x, dtype=float))  # noqa: E731
+    names = lambda obj, n: tuple(_name(mj, obj, i) for i in n)  # noqa: E731
+    return model_lib.Model(
+        nq=int(mj.nq),
+        nv=int(mj.nv),
+        nu=int(nu),
+        nbody=int(mj.nbody - 1),
+        njnt=int(mj.njnt),
+        ngeom=int(mj.ngeom),
+        body_names=names(mujoco.mjtObj.mjOBJ_BODY, range(1, mj.nbody)),
+        joint_names=names(mujoco.mjtObj.mjOBJ_JOINT, range(mj.njnt)),
+        geom_names=names(mujoco.mjtObj.mjOBJ_GEOM, range(mj.ngeom)),
+        actuator_names=names(mujoco.mjtObj.mjOBJ_ACTUATOR, range(nu)),
+        body_parent=np.array(mj.body_parentid[1:] - 1, dtype=np.int32),
+        body_pos=f(mj.body_pos[1:]),
+        body_quat=f(mj.body_quat[1:]),
+        body_ipos=f(mj.body_ipos[1:]),
+        body_iquat=f(mj.body_iquat[1:]),
+        body_mass=f(mj.body_mass[1:]),
+        body_inertia=f(mj.body_inertia[1:]),
+        body_kind=links.kind,
+        body_slides=links.slides,
+        body_hinges=links.hinges,
+        jnt_type=np.array(mj.jnt_type, dtype=np.int32),
+        jnt_body=np.array(mj.jnt_bodyid - 1, dtype=np.int32),
+        jnt_qposadr=np.array(mj.jnt_qposadr, dtype=np.int32),
+        jnt_dofadr=np.array(mj.jnt_dofadr, dtype=np.int32),
+        jnt_limited=np.array(mj.jnt_limited, dtype=bool),
+        jnt_pos=f(mj.jnt_pos),
+        jnt_axis=f(mj.jnt_axis),
+        jnt_range=f(mj.jnt_range),
+        jnt_stiffness=f(mj.jnt_stiffness),
+        qpos0=f(mj.qpos0),
+        qpos_spring=f(mj.qpos_spring),
+        dof_damping=f(mj.dof_damping),
+        dof_armature=f(mj.dof_armature),
+        geom_type=np.array(mj.geom_type, dtype=np.int32),
+        geom_body=np.array(geom_body, dtype=np.int32),
+        geom_pos=f(mj.geom_pos),
+        geom_quat=f(mj.geom_quat),
+        geom_size=f(mj.geom_size),
+        geom_rgba=f(mj.geom_rgba),
+        geom_restitution=f(_restitution(mj)),
+        collision_groups=groups,
+        pair_friction=f(friction),
+        actuator_dofadr=np.array(mj.jnt_dofadr[act_jnt], dtype=np.int32),
+        actuator_qposadr=np.array(mj.jnt_qposadr[act_jnt], dtype=np.int32),
+        actuator_gear=f(mj.actuator_gear[:, 0]),
+        actuator_gain=f(mj.actuator_gainprm[:, 0]),
+        actuator_bias=f(mj.actuator_biasprm[:, :3]),
+        actuator_ctrlrange=f(_actuator_ranges(mj.actuator_ctrllimited, mj.actuator_ctrlrange)),
+        actuator_forcerange=f(_actuator_ranges(mj.actuator_forcelimited, mj.actuator_forcerange)),
+        opt=_options(mj, dict(options)),
+    )

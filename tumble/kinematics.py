@@ -1,0 +1,292 @@
+"""Forward and inverse kinematics: q, qd <-> body world poses and velocities.
+
+Conventions are MuJoCo's: a free joint's q is position (3) + quaternion (4) of
+the body frame in the world and its qd is world linear velocity (3) + body-frame
+angular velocity (3); a ball joint's q is the body's rotation relative to its
+rest frame and its qd the relative angular velocity in the body frame; a hinge's
+and slide's q is an angle or a displacement measured from ``qpos0``.
+"""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from tumble import math
+from tumble import model as model_lib
+from tumble import struct
+from tumble.model import Model
+from tumble.spatial import Motion, Transform
+
+_WORLD_ROT = np.array([1.0, 0.0, 0.0, 0.0])
+
+
+@dataclasses.dataclass(frozen=True)
+class _Group:
+    """Bodies attached the same way, processed together (indices are static)."""
+
+    kind: int
+    nslide: int
+    nhinge: int
+    bodies: np.ndarray  # (nb,)
+    parents: np.ndarray  # (nb,) -1 = world
+    slides: np.ndarray  # (nb, nslide) joint ids
+    hinges: np.ndarray  # (nb, nhinge) joint ids
+
+
+def groups(model: Model) -> list[_Group]:
+    """Moving bodies grouped by attachment kind and joint counts (static structure)."""
+    keys: dict[tuple, list[int]] = {}
+    for b in range(model.nbody):
+        kind = int(model.body_kind[b])
+        if kind == model_lib.STATIC_BODY:
+            continue
+        ns = int((model.body_slides[b] >= 0).sum())
+        nh = int((model.body_hinges[b] >= 0).sum())
+        keys.setdefault((kind, ns, nh), []).append(b)
+    out = []
+    for (kind, ns, nh), bodies in sorted(keys.items()):
+        b = np.array(bodies)
+        out.append(_Group(kind, ns, nh, b, model.body_parent[b], model.body_slides[b, :ns], model.body_hinges[b, :nh]))
+    return out
+
+
+@struct.dataclass
+class DofFrames:
+    """How a unit generalized force on each dof acts on its body (world frame).
+
+    A force ``tau`` on dof ``i`` applies torque ``tau * ang[i]`` and force
+    ``tau * lin[i]`` (at ``point[i]``) to the dof's body, and the opposite to
+    its parent.
+
+    Attributes:
+      ang: (nv, 3) rotation axis.
+      lin: (nv, 3) translation axis.
+      point: (nv, 3) where the force acts.
+      inv_inertia: (nv,) inverse of the inertia (or mass) the dof moves, taking
+        both bodies into account (armature excluded).
+    """
+
+    ang: jax.Array
+    lin: jax.Array
+    point: jax.Array
+    inv_inertia: jax.Array
+
+
+def _with_world(a: jax.Array, world_row) -> jax.Array:
+    """Appends the world's row so that index -1 (the world parent) gathers it."""
+    return jnp.concatenate([a, jnp.asarray(world_row, a.dtype)[None]], 0)
+
+
+def forward(model: Model, q: jax.Array, qd: jax.Array) -> tuple[Transform, Motion]:
+    """Body frame poses and velocities ``(nbody, ...)`` from ``q (nq,)``, ``qd (nv,)``."""
+    pos, rot, vel, ang = [], [], [], []
+    zero = jnp.zeros(3, q.dtype)
+    for b in range(model.nbody):
+        p = int(model.body_parent[b])
+        ppos, prot = (pos[p], rot[p]) if p >= 0 else (zero, jnp.asarray(_WORLD_ROT, q.dtype))
+        pvel, pang = (vel[p], ang[p]) if p >= 0 else (zero, zero)
+        xpos = ppos + math.rotate(model.body_pos[b], prot)
+        xrot = math.quat_mul(prot, model.body_quat[b])
+        kind = int(model.body_kind[b])
+        if kind == model_lib.FREE_BODY:
+            j = _first_joint(model, b)
+            qa, da = model.jnt_qposadr[j], model.jnt_dofadr[j]
+            xpos, xrot = q[qa : qa + 3], math.normalize(q[qa + 3 : qa + 7])[0]
+            w = math.rotate(qd[da + 3 : da + 6], xrot)
+            pos.append(xpos), rot.append(xrot), vel.append(qd[da : da + 3]), ang.append(w)
+            continue
+        w = pang
+        v_anchor_terms = []
+        if kind == model_lib.BALL_BODY:
+            j = _first_joint(model, b)
+            qa, da = model.jnt_qposadr[j], model.jnt_dofadr[j]
+            anchor = xpos + math.rotate(model.jnt_pos[j], xrot)
+            xrot = math.quat_mul(xrot, math.normalize(q[qa : qa + 4])[0])
+            xpos = anchor - math.rotate(model.jnt_pos[j], xrot)
+            wj = math.rotate(qd[da : da + 3], xrot)
+            v_anchor_terms.append((wj, None, anchor))
+            w = w + wj
+        elif kind == model_lib.JOINTED_BODY:
+            for j in model.body_slides[b][model.body_slides[b] >= 0]:
+                axis = math.rotate(model.jnt_axis[j], xrot)
+                xpos = xpos + axis * (q[model.jnt_qposadr[j]] - model.qpos0[model.jnt_qposadr[j]])
+                v_anchor_terms.append((None, axis * qd[model.jnt_dofadr[j]], None))
+            for j in model.body_hinges[b][model.body_hinges[b] >= 0]:
+                axis = math.rotate(model.jnt_axis[j], xrot)
+                anchor = xpos + math.rotate(model.jnt_pos[j], xrot)
+                angle = q[model.jnt_qposadr[j]] - model.qpos0[model.jnt_qposadr[j]]
+                xrot = math.quat_mul(math.axis_angle_to_quat(axis, angle), xrot)
+                xpos = anchor - math.rotate(model.jnt_pos[j], xrot)
+                wj = axis * qd[model.jnt_dofadr[j]]
+                v_anchor_terms.append((wj, None, anchor))
+                w = w + wj
+        v = pvel + math.cross(pang, xpos - ppos)
+        for wj, vj, anchor in v_anchor_terms:
+            v = v + (vj if vj is not None else math.cross(wj, xpos - anchor))
+        pos.append(xpos), rot.append(xrot), vel.append(v), ang.append(w)
+    stack = lambda xs: jnp.stack(xs) if xs else jnp.zeros((0, 3), q.dtype)  # noqa: E731
+    return Transform(stack(pos), stack(rot)), Motion(stack(vel), stack(ang))
+
+
+def _first_joint(model: Model, b: int) -> int:
+    return int(np.nonzero(model.jnt_body == b)[0][0])
+
+
+def _wrap(angle: jax.Array) -> jax.Array:
+    """Angle wrapped to (-pi, pi], gradient-safe."""
+    return math.safe_atan2(jnp.sin(angle), jnp.cos(angle))
+
+
+def _hinge_angles(axes: jax.Array, q_rel: jax.Array) -> list[jax.Array]:
+    """Angles of 1-3 stacked hinges (axes (nb, nh, 3), orthogonal) making rotation q_rel (nb, 4)."""
+    nh = axes.shape[1]
+    a1 = axes[:, 0]
+    if nh == 1:
+        # Twist about the axis (swing is the joint error, not an angle).
+        return [2.0 * math.safe_atan2(math.dot(q_rel[:, 1:], a1), q_rel[:, 0])]
+    a2 = axes[:, 1]
+    if nh == 2:
+        u = math.rotate(a2, q_rel)
+        v = math.inv_rotate(a1, q_rel)
+        t1 = math.safe_atan2(math.dot(a1, math.cross(a2, u)), math.dot(a2, u))
+        t2 = -math.safe_atan2(math.dot(a2, math.cross(a1, v)), math.dot(a1, v))
+        return [t1, t2]
+    a3 = axes[:, 2]
+    s = jnp.sign(math.dot(a1, math.cross(a2, a3)))
+    u = math.rotate(a3, q_rel)
+    v = math.inv_rotate(a1, q_rel)
+    perp = math.safe_norm(jnp.stack([math.dot(a2, u), math.dot(a3, u)], -1))
+    t2 = math.safe_atan2(s * math.dot(a1, u), perp)
+    t1 = math.safe_atan2(-s * math.dot(a2, u), math.dot(a3, u))
+    t3 = math.safe_atan2(-s * math.dot(a2, v), math.dot(a1, v))
+    return [t1, t2, t3]
+
+
+def _solve_small(axes: jax.Array, w: jax.Array) -> jax.Array:
+    """Least-squares rates (nb, nh) with sum_i axes[:, i] * rate_i = w (nb, 3)."""
+    rhs = jnp.einsum("bkx,bx->bk", axes, w)
+    nh = axes.shape[1]
+    if nh == 1:
+        return rhs
+    gram = jnp.einsum("bix,bjx->bij", axes, axes)
+    if nh == 2:
+        a, b, d = gram[:, 0, 0], gram[:, 0, 1], gram[:, 1, 1]
+        det = a * d - b * b
+        return jnp.stack([d * rhs[:, 0] - b * rhs[:, 1], a * rhs[:, 1] - b * rhs[:, 0]], -1) / det[:, None]
+    return math.mat_vec(math.inv3(gram), rhs)
+
+
+def inverse(
+    model: Model, x: Transform, xd: Motion, q_prev: jax.Array, inv_mass: jax.Array, inv_inertia: jax.Array
+) -> tuple[jax.Array, jax.Array, DofFrames]:
+    """Joint coordinates from body poses and velocities.
+
+    Args:
+      x, xd: (nbody, ...) body frame poses and velocities.
+      q_prev: (nq,) a recent q; hinge angles are unwrapped to be continuous with it.
+      inv_mass: (nbody,) inverse body masses; inv_inertia: (nbody, 3, 3) world
+        inverse inertias (used only for ``DofFrames.inv_inertia``).
+    Returns:
+      q (nq,), qd (nv,), and the ``DofFrames`` of every dof.
+    """
+    dtype = x.pos.dtype
+    pos_w = _with_world(x.pos, np.zeros(3))
+    rot_w = _with_world(x.rot, _WORLD_ROT)
+    vel_w = _with_world(xd.vel, np.zeros(3))
+    ang_w = _with_world(xd.ang, np.zeros(3))
+    im_w = _with_world(inv_mass, 0.0)
+    ii_w = _with_world(inv_inertia, np.zeros((3, 3)))
+    q_idx, q_val, d_idx, d_val, frames = [], [], [], [], []
+    eye = jnp.eye(3, dtype=dtype)
+    for g in groups(model):
+        b, p = g.bodies, g.parents
+        pos, rot, vel, ang = x.pos[b], x.rot[b], xd.vel[b], xd.ang[b]
+        ppos, prot, pvel, pang = pos_w[p], rot_w[p], vel_w[p], ang_w[p]
+        nb = len(b)
+        zeros = jnp.zeros((nb, 3), dtype)
+        if g.kind == model_lib.FREE_BODY:
+            j = np.array([_first_joint(model, i) for i in b])
+            q_idx.append(model.jnt_qposadr[j][:, None] + np.arange(7)), q_val.append(jnp.concatenate([pos, rot], -1))
+            d_idx.append(model.jnt_dofadr[j][:, None] + np.arange(6))
+            d_val.append(jnp.concatenate([vel, math.inv_rotate(ang, rot)], -1))
+            rmat = math.quat_to_mat(rot)  # columns = body axes in world
+            lin = jnp.concatenate([jnp.broadcast_to(eye, (nb, 3, 3)), jnp.zeros((nb, 3, 3), dtype)], 1)
+            angs = jnp.concatenate([jnp.zeros((nb, 3, 3), dtype), jnp.swapaxes(rmat, 1, 2)], 1)
+            inv_i = jnp.concatenate(
+                [jnp.repeat(inv_mass[b][:, None], 3, 1), jnp.einsum("bkx,bxy,bky->bk", angs[:, 3:], inv_inertia[b], angs[:, 3:])], 1
+            )
+            frames.append((angs, lin, jnp.repeat(pos[:, None], 6, 1), inv_i))
+            continue
+        rot0 = math.quat_mul(prot, model.body_quat[b])
+        pos0 = ppos + math.rotate(model.body_pos[b], prot)
+        q_rel = math.quat_mul(math.quat_inv(rot0), rot)
+        q_rel = jnp.where(q_rel[:, :1] < 0, -q_rel, q_rel)
+        w_rel = ang - pang
+        ii_sum = inv_inertia[b] + ii_w[p]
+        if g.kind == model_lib.BALL_BODY:
+            j = np.array([_first_joint(model, i) for i in b])
+            q_idx.append(model.jnt_qposadr[j][:, None] + np.arange(4)), q_val.append(q_rel)
+            d_idx.append(model.jnt_dofadr[j][:, None] + np.arange(3)), d_val.append(math.inv_rotate(w_rel, rot))
+            angs = jnp.swapaxes(math.quat_to_mat(rot), 1, 2)
+            anchor = pos + math.rotate(model.jnt_pos[j], rot)
+            frames.append(
+                (angs, jnp.zeros_like(angs), jnp.repeat(anchor[:, None], 3, 1), jnp.einsum("bkx,bxy,bky->bk", angs, ii_sum, angs))
+            )
+            continue
+        # Jointed: slides (fixed in the parent frame) then hinges about one anchor.
+        hinge_pos = model.jnt_pos[g.hinges[:, 0]] if g.nhinge else jnp.zeros((nb, 3), dtype)
+        anchor = pos + math.rotate(hinge_pos, rot)
+        ang_axes, lin_axes, inv_i = [], [], []
+        if g.nslide:
+            axes = math.rotate(model.jnt_axis[g.slides], rot0[:, None])  # (nb, ns, 3)
+            rest_anchor = pos0 + math.rotate(hinge_pos, rot0)
+            disp = math.dot(axes, (anchor - rest_anchor)[:, None])
+            v_rel = (vel + math.cross(ang, anchor - pos)) - (pvel + math.cross(pang, anchor - ppos))
+            qa = model.jnt_qposadr[g.slides]
+            q_idx.append(qa), q_val.append(disp + model.qpos0[qa])
+            d_idx.append(model.jnt_dofadr[g.slides]), d_val.append(math.dot(axes, v_rel[:, None]))
+            lin_axes.append(axes), ang_axes.append(jnp.zeros_like(axes))
+            inv_i.append(jnp.repeat((inv_mass[b] + im_w[p])[:, None], g.nslide, 1))
+        if g.nhinge:
+            local = model.jnt_axis[g.hinges]  # (nb, nh, 3)
+            qa = model.jnt_qposadr[g.hinges]
+            angles = jnp.stack(_hinge_angles(local, q_rel), -1)
+            angles = q_prev[qa] - model.qpos0[qa] + _wrap(angles - (q_prev[qa] - model.qpos0[qa]))
+            q_idx.append(qa), q_val.append(angles + model.qpos0[qa])
+            world = [math.rotate(local[:, 0], rot0)]
+            if g.nhinge == 3:
+                mid = math.quat_mul(rot0, math.axis_angle_to_quat(local[:, 0], angles[:, 0]))
+                world.append(math.rotate(local[:, 1], mid))
+            if g.nhinge >= 2:
+                world.append(math.rotate(local[:, -1], rot))
+            world = jnp.stack(world, 1)
+            d_idx.append(model.jnt_dofadr[g.hinges]), d_val.append(_solve_small(world, w_rel))
+            ang_axes.append(world), lin_axes.append(jnp.zeros_like(world))
+            inv_i.append(jnp.einsum("bkx,bxy,bky->bk", world, ii_sum, world))
+        if g.nslide or g.nhinge:
+            n = g.nslide + g.nhinge
+            frames.append(
+                (
+                    jnp.concatenate(ang_axes, 1),
+                    jnp.concatenate(lin_axes, 1),
+                    jnp.repeat(anchor[:, None], n, 1),
+                    jnp.concatenate(inv_i, 1),
+                )
+            )
+    return _assemble(model, q_idx, q_val, d_idx, d_val, frames, dtype)
+
+
+def _assemble(model, q_idx, q_val, d_idx, d_val, frames, dtype):
+    """Puts per-group pieces into q (nq,), qd (nv,) and per-dof frames by a static permutation."""
+    if not q_idx:
+        z3 = jnp.zeros((0, 3), dtype)
+        return jnp.zeros(0, dtype), jnp.zeros(0, dtype), DofFrames(z3, z3, z3, jnp.zeros(0, dtype))
+    q_perm = np.argsort(np.concatenate([np.ravel(i) for i in q_idx]))
+    d_perm = np.argsort(np.concatenate([np.ravel(i) for i in d_idx]))
+    q = jnp.concatenate([v.reshape(-1) for v in q_val])[q_perm]
+    qd = jnp.concatenate([v.reshape(-1) for v in d_val])[d_perm]
+    cat = lambda k, w: jnp.concatenate([f[k].reshape(-1, w) for f in frames])[d_perm]  # noqa: E731
+    frames = DofFrames(ang=cat(0, 3), lin=cat(1, 3), point=cat(2, 3), inv_inertia=cat(3, 1)[:, 0])
+    return q, qd, frames

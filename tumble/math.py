@@ -1,0 +1,149 @@
+"""Vector and quaternion math with gradient-safe primitives.
+
+Quaternions are ``(w, x, y, z)`` with ``w`` the scalar part, shape ``(..., 4)``.
+Every function works on a single item; batch with ``jax.vmap`` (most also
+broadcast over leading axes).
+"""
+
+import jax
+import jax.numpy as jnp
+
+# Below this squared length a vector is treated as zero.  Keeps gradients of
+# sqrt and division finite where a length vanishes.
+_TINY = 1e-12
+
+
+def safe_norm(x: jax.Array, axis: int = -1, keepdims: bool = False) -> jax.Array:
+    """Euclidean norm whose gradient is finite (zero) at ``x == 0``."""
+    sq = jnp.sum(x * x, axis=axis, keepdims=keepdims)
+    is_zero = sq < _TINY
+    # The double where keeps sqrt's gradient away from 0: the branch not taken
+    # would otherwise still contribute 0 * inf = nan to the gradient.
+    safe_sq = jnp.where(is_zero, 1.0, sq)
+    return jnp.where(is_zero, 0.0, jnp.sqrt(safe_sq))
+
+
+def normalize(x: jax.Array, axis: int = -1) -> tuple[jax.Array, jax.Array]:
+    """Returns ``(x / |x|, |x|)``; a zero vector maps to zero with finite gradient."""
+    n = safe_norm(x, axis=axis, keepdims=True)
+    unit = x / jnp.where(n > 0, n, 1.0)
+    return unit, jnp.squeeze(n, axis)
+
+
+def safe_acos(x: jax.Array) -> jax.Array:
+    """arccos clipped to ``[-1, 1]`` with finite gradient at the ends."""
+    # Clip slightly inside so d/dx acos = -1/sqrt(1-x^2) stays finite.
+    return jnp.arccos(jnp.clip(x, -1.0 + 1e-7, 1.0 - 1e-7))
+
+
+def safe_atan2(y: jax.Array, x: jax.Array) -> jax.Array:
+    """atan2 with finite gradient (zero) at ``x == y == 0``."""
+    zero = (x * x + y * y) < _TINY
+    return jnp.where(zero, 0.0, jnp.arctan2(y, jnp.where(zero, 1.0, x)))
+
+
+def cross(a: jax.Array, b: jax.Array) -> jax.Array:
+    """Cross product over the last axis (unrolled: XLA fuses it better than jnp.cross)."""
+    a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
+    b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
+    return jnp.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], -1)
+
+
+def dot(a: jax.Array, b: jax.Array) -> jax.Array:
+    """Dot product over the last axis."""
+    return jnp.sum(a * b, axis=-1)
+
+
+def quat_mul(u: jax.Array, v: jax.Array) -> jax.Array:
+    """Hamilton product ``u * v`` of quaternions, shape ``(..., 4)``."""
+    uw, ux, uy, uz = u[..., 0], u[..., 1], u[..., 2], u[..., 3]
+    vw, vx, vy, vz = v[..., 0], v[..., 1], v[..., 2], v[..., 3]
+    return jnp.stack(
+        [
+            uw * vw - ux * vx - uy * vy - uz * vz,
+            uw * vx + ux * vw + uy * vz - uz * vy,
+            uw * vy - ux * vz + uy * vw + uz * vx,
+            uw * vz + ux * vy - uy * vx + uz * vw,
+        ],
+        -1,
+    )
+
+
+def quat_inv(q: jax.Array) -> jax.Array:
+    """Inverse of a unit quaternion (its conjugate)."""
+    return q * jnp.array([1.0, -1.0, -1.0, -1.0], dtype=q.dtype)
+
+
+def rotate(v: jax.Array, q: jax.Array) -> jax.Array:
+    """Rotates vector(s) ``v (..., 3)`` by unit quaternion(s) ``q (..., 4)``."""
+    w = q[..., :1]
+    u = q[..., 1:]
+    t = 2.0 * cross(u, v)
+    return v + w * t + cross(u, t)
+
+
+def inv_rotate(v: jax.Array, q: jax.Array) -> jax.Array:
+    """Rotates ``v`` by the inverse of ``q`` (world to body frame)."""
+    return rotate(v, quat_inv(q))
+
+
+def quat_to_mat(q: jax.Array) -> jax.Array:
+    """Rotation matrix ``(..., 3, 3)`` of a unit quaternion; columns are the rotated axes."""
+    w, x, y, z = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
+    return jnp.stack(
+        [
+            jnp.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
+            jnp.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
+            jnp.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
+        ],
+        -2,
+    )
+
+
+def axis_angle_to_quat(axis: jax.Array, angle: jax.Array) -> jax.Array:
+    """Quaternion of a rotation by ``angle`` (radians) about unit ``axis (..., 3)``."""
+    half = 0.5 * jnp.asarray(angle)[..., None]
+    return jnp.concatenate([jnp.cos(half), jnp.sin(half) * axis], -1)
+
+
+def quat_integrate(q: jax.Array, ang: jax.Array, dt: jax.Array) -> jax.Array:
+    """Advances orientation ``q`` by world angular velocity ``ang`` over ``dt``.
+
+    Uses the exact exponential map of the rotation ``ang * dt`` so a body spinning
+    freely keeps a unit quaternion and the right angle even for large steps.
+    """
+    axis, speed = normalize(ang)
+    dq = axis_angle_to_quat(axis, speed * dt)
+    out = quat_mul(dq, q)
+    return out / safe_norm(out, keepdims=True)
+
+
+def quat_to_axis_angle(q: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Axis ``(..., 3)`` and angle in ``(-pi, pi]`` of a unit quaternion (gradient-safe)."""
+    # Put w >= 0 so the angle is the shortest rotation.
+    q = jnp.where(q[..., :1] < 0, -q, q)
+    axis, s = normalize(q[..., 1:])
+    angle = 2.0 * safe_atan2(s, q[..., 0])
+    return axis, angle
+
+
+def mat_vec(m: jax.Array, v: jax.Array) -> jax.Array:
+    """``m @ v`` for ``m (..., 3, 3)`` and ``v (..., 3)``."""
+    return jnp.sum(m * v[..., None, :], axis=-1)
+
+
+def inv3(m: jax.Array) -> jax.Array:
+    """Inverse of 3x3 matrices ``(..., 3, 3)`` in closed form (cheaper than LU on small batches)."""
+    a, b, c = m[..., 0, 0], m[..., 0, 1], m[..., 0, 2]
+    d, e, f = m[..., 1, 0], m[..., 1, 1], m[..., 1, 2]
+    g, h, i = m[..., 2, 0], m[..., 2, 1], m[..., 2, 2]
+    co = jnp.stack(
+        [
+            jnp.stack([e * i - f * h, c * h - b * i, b * f - c * e], -1),
+            jnp.stack([f * g - d * i, a * i - c * g, c * d - a * f], -1),
+            jnp.stack([d * h - e * g, b * g - a * h, a * e - b * d], -1),
+        ],
+        -2,
+    )
+    det = a * co[..., 0, 0] + b * co[..., 1, 0] + c * co[..., 2, 0]
+    return co / det[..., None, None]

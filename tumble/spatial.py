@@ -1,0 +1,34 @@
+"""Typed spatial quantities: poses and velocities of bodies.
+
+All are pytrees; the leading ``...`` axis is usually ``nbody``.
+"""
+
+import jax
+
+from tumble import struct
+
+
+@struct.dataclass
+class Transform:
+    """Poses of frames in the world.
+
+    Attributes:
+      pos: (..., 3) origin of the frame.
+      rot: (..., 4) unit quaternion (w, x, y, z) of the frame's orientation.
+    """
+
+    pos: jax.Array
+    rot: jax.Array
+
+
+@struct.dataclass
+class Motion:
+    """Velocities of frames in the world.
+
+    Attributes:
+      vel: (..., 3) world-frame linear velocity of the frame's origin.
+      ang: (..., 3) world-frame angular velocity.
+    """
+
+    vel: jax.Array
+    ang: jax.Array

@@ -1,0 +1,59 @@
+"""Generalized forces: actuators, joint springs/dampers, and joint-limit impulses."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from tumble import model as model_lib
+from tumble.kinematics import DofFrames
+from tumble.model import Model
+
+
+def actuator_force(model: Model, q: jax.Array, qd: jax.Array, ctrl: jax.Array) -> jax.Array:
+    """(nu,) actuator forces: gain * ctrl + bias . (1, gear*q, gear*qd), clipped to forcerange."""
+    ctrl = jnp.clip(ctrl, model.actuator_ctrlrange[:, 0], model.actuator_ctrlrange[:, 1])
+    length = model.actuator_gear * q[model.actuator_qposadr]
+    velocity = model.actuator_gear * qd[model.actuator_dofadr]
+    bias = model.actuator_bias
+    force = model.actuator_gain * ctrl + bias[:, 0] + bias[:, 1] * length + bias[:, 2] * velocity
+    return jnp.clip(force, model.actuator_forcerange[:, 0], model.actuator_forcerange[:, 1])
+
+
+def actuator_qf(model: Model, force: jax.Array) -> jax.Array:
+    """(nv,) generalized force of actuator forces (nu,) through their gears."""
+    return jnp.zeros(model.nv, force.dtype).at[model.actuator_dofadr].add(model.actuator_gear * force)
+
+
+def _scalar_dofs(model: Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hinge/slide joints: (joint ids, their qpos addresses, their dof addresses)."""
+    j = np.nonzero((model.jnt_type == model_lib.HINGE) | (model.jnt_type == model_lib.SLIDE))[0]
+    return j, model.jnt_qposadr[j], model.jnt_dofadr[j]
+
+
+def passive_qf(model: Model, q: jax.Array, qd: jax.Array) -> jax.Array:
+    """(nv,) joint stiffness (toward ``qpos_spring``) and damping forces."""
+    j, qa, da = _scalar_dofs(model)
+    spring = -model.jnt_stiffness[j] * (q[qa] - model.qpos_spring[qa])
+    return (-model.dof_damping * qd).at[da].add(spring)
+
+
+def limit_impulse(model: Model, q: jax.Array, qd: jax.Array, frames: DofFrames) -> jax.Array:
+    """(nv,) generalized impulses pushing limited hinge/slide joints back into range.
+
+    A one-sided stiff spring: removes ``joint_position_gain`` of the violation
+    per step and ``joint_velocity_gain`` of the velocity further out of range.
+    """
+    j, qa, da = _scalar_dofs(model)
+    limited = model.jnt_limited[j]
+    if not limited.any():
+        return jnp.zeros(model.nv, q.dtype)
+    j, qa, da = j[limited], qa[limited], da[limited]
+    lo, hi = model.jnt_range[j, 0], model.jnt_range[j, 1]
+    dt = model.opt.timestep
+    over = jnp.maximum(q[qa] - hi, 0.0)
+    under = jnp.maximum(lo - q[qa], 0.0)
+    # Rate into the violated side; zero when inside the range or moving back.
+    rate = jnp.where(over > 0, jnp.maximum(qd[da], 0.0), 0.0) + jnp.where(under > 0, jnp.minimum(qd[da], 0.0), 0.0)
+    inertia = 1.0 / jnp.maximum(frames.inv_inertia[da], 1e-9) + model.dof_armature[da]
+    correction = model.opt.joint_position_gain * (over - under) / dt + model.opt.joint_velocity_gain * rate
+    return jnp.zeros(model.nv, q.dtype).at[da].add(-inertia * correction)

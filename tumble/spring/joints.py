@@ -1,0 +1,140 @@
+"""Joint springs: impulses that hold each body to its parent at its joint.
+
+Every body that is not free and not welded to the world is held to its parent
+by a stiff damped spring on the directions its joints lock: the anchor point
+(except along slide axes) and the rotation directions no hinge frees. The
+spring removes ``joint_position_gain`` of the separation and
+``joint_velocity_gain`` of the relative velocity per step, with the effective
+mass of the two bodies at the anchor, so it stays stable for any mass ratio.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from tumble import math, struct
+from tumble import model as model_lib
+from tumble.model import Model
+from tumble.spring.bodies import Bodies
+from tumble.spatial import Transform
+
+
+@struct.dataclass
+class Links:
+    """Static description of the bodies held by joint springs (``nlink`` of them)."""
+
+    body: np.ndarray = struct.field(static=True)  # (nlink,)
+    parent: np.ndarray = struct.field(static=True)  # (nlink,) -1 = world
+    anchor_joint: np.ndarray = struct.field(static=True)  # (nlink,) joint whose pos is the anchor, -1: origin
+    slides: np.ndarray = struct.field(static=True)  # (nlink, 3) joint ids, -1 padded
+    first_hinge: np.ndarray = struct.field(static=True)  # (nlink,) -1 if none
+    last_hinge: np.ndarray = struct.field(static=True)  # (nlink,) -1 if none
+    lock_all: np.ndarray = struct.field(static=True)  # (nlink,) no hinge or ball: rotation welded
+    lock_two: np.ndarray = struct.field(static=True)  # (nlink,) one hinge
+    lock_one: np.ndarray = struct.field(static=True)  # (nlink,) two hinges
+
+
+def links(model: Model) -> Links:
+    """Which bodies are held to their parents and how (static, from the model's structure)."""
+    held = np.nonzero((model.body_kind == model_lib.JOINTED_BODY) | (model.body_kind == model_lib.BALL_BODY))[0]
+    anchor, first, last, nh = [], [], [], []
+    for b in held:
+        hinges = model.body_hinges[b][model.body_hinges[b] >= 0]
+        if model.body_kind[b] == model_lib.BALL_BODY:
+            anchor.append(int(np.nonzero(model.jnt_body == b)[0][0]))
+            first.append(-1), last.append(-1), nh.append(3)
+            continue
+        anchor.append(int(hinges[0]) if len(hinges) else -1)
+        first.append(int(hinges[0]) if len(hinges) else -1)
+        last.append(int(hinges[-1]) if len(hinges) else -1)
+        nh.append(len(hinges))
+    nh = np.array(nh, np.int32)
+    i32 = lambda a: np.array(a, np.int32).reshape(-1)  # noqa: E731
+    return Links(
+        body=i32(held),
+        parent=i32(model.body_parent[held]),
+        anchor_joint=i32(anchor),
+        slides=np.array(model.body_slides[held], np.int32).reshape(-1, 3),
+        first_hinge=i32(first),
+        last_hinge=i32(last),
+        lock_all=nh == 0,
+        lock_two=nh == 1,
+        lock_one=nh == 2,
+    )
+
+
+def _gather(a: jax.Array, idx: np.ndarray, fill) -> jax.Array:
+    """a[idx] with rows where idx == -1 replaced by ``fill``."""
+    safe = np.maximum(idx, 0)
+    mask = jnp.asarray(idx >= 0).reshape(idx.shape + (1,) * (a.ndim - 1))
+    return jnp.where(mask, a[safe], jnp.asarray(fill, a.dtype))
+
+
+def _skew_sandwich(r: jax.Array, inv_inertia: jax.Array) -> jax.Array:
+    """-[r]x I^-1 [r]x: how an impulse at offset r changes that point's velocity through rotation."""
+    rx = jnp.stack(
+        [
+            jnp.stack([jnp.zeros_like(r[..., 0]), -r[..., 2], r[..., 1]], -1),
+            jnp.stack([r[..., 2], jnp.zeros_like(r[..., 0]), -r[..., 0]], -1),
+            jnp.stack([-r[..., 1], r[..., 0], jnp.zeros_like(r[..., 0])], -1),
+        ],
+        -2,
+    )
+    return -rx @ inv_inertia @ rx
+
+
+def impulses(model: Model, lk: Links, x: Transform, b: Bodies) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Joint spring impulses for every link.
+
+    Returns:
+      point: (nlink, 3) world anchor where the linear impulse acts.
+      linear: (nlink, 3) linear impulse on the child (parent gets minus).
+      angular: (nlink, 3) angular impulse on the child (parent gets minus).
+    """
+    dt = model.opt.timestep
+    c, p = lk.body, lk.parent
+    dtype = x.pos.dtype
+    ident = jnp.array([1.0, 0.0, 0.0, 0.0], dtype)
+    prot, ppos = _gather(x.rot, p, ident), _gather(x.pos, p, jnp.zeros(3))
+    pcom, pvel, pang = _gather(b.com, p, jnp.zeros(3)), _gather(b.vel, p, jnp.zeros(3)), _gather(b.ang, p, jnp.zeros(3))
+    p_im, p_ii = _gather(b.inv_mass, p, 0.0), _gather(b.inv_inertia, p, jnp.zeros((3, 3)))
+    crot, cpos = x.rot[c], x.pos[c]
+    rot0 = math.quat_mul(prot, model.body_quat[c])
+    pos0 = ppos + math.rotate(model.body_pos[c], prot)
+    local_anchor = _gather(model.jnt_pos, lk.anchor_joint, jnp.zeros(3))
+    anchor_c = cpos + math.rotate(local_anchor, crot)
+    anchor_p = pos0 + math.rotate(local_anchor, rot0)
+
+    # Linear: hold the anchor, except along slide axes (fixed in the parent frame).
+    slide_axes = math.rotate(_gather(model.jnt_axis, lk.slides, jnp.zeros(3)), rot0[:, None])
+    eye = jnp.eye(3, dtype=dtype)
+    lin_lock = eye - jnp.einsum("lsi,lsj->lij", slide_axes, slide_axes)
+    rc, rp = anchor_c - b.com[c], anchor_c - pcom
+    v_rel = (b.vel[c] + math.cross(b.ang[c], rc)) - (pvel + math.cross(pang, rp))
+    k_lin = (b.inv_mass[c] + p_im)[:, None, None] * eye + _skew_sandwich(rc, b.inv_inertia[c]) + _skew_sandwich(rp, p_ii)
+    target = -(model.opt.joint_position_gain / dt) * (anchor_c - anchor_p) - model.opt.joint_velocity_gain * v_rel
+    linear = math.mat_vec(lin_lock, math.mat_vec(math.inv3(k_lin), math.mat_vec(lin_lock, target)))
+
+    # Angular: error rotation of the child relative to its parent on the locked directions.
+    a_first = math.rotate(_gather(model.jnt_axis, lk.first_hinge, jnp.zeros(3)), rot0)
+    a_last = math.rotate(_gather(model.jnt_axis, lk.last_hinge, jnp.zeros(3)), crot)
+    q_err = math.quat_mul(crot, math.quat_inv(rot0))
+    q_err = jnp.where(q_err[:, :1] < 0, -q_err, q_err)
+    n_two = math.cross(a_last, a_first)
+    rest_dot = math.dot(
+        _gather(model.jnt_axis, lk.first_hinge, jnp.zeros(3)), _gather(model.jnt_axis, lk.last_hinge, jnp.zeros(3))
+    )
+    all_, two, one = (jnp.asarray(m, dtype)[:, None] for m in (lk.lock_all, lk.lock_two, lk.lock_one))
+    error = all_ * 2.0 * q_err[:, 1:] + two * math.cross(a_first, a_last) + one * (math.dot(a_first, a_last) - rest_dot)[:, None] * n_two
+    ang_lock = (
+        all_[..., None] * eye
+        + two[..., None] * (eye - jnp.einsum("li,lj->lij", a_first, a_first))
+        + one[..., None] * jnp.einsum("li,lj->lij", n_two, n_two)
+    )
+    w_rel = b.ang[c] - pang
+    target = -(model.opt.joint_position_gain / dt) * error - model.opt.joint_velocity_gain * math.mat_vec(ang_lock, w_rel)
+    k_ang = b.inv_inertia[c] + p_ii
+    # Regularize: a locked direction always has inertia, free ones are projected out.
+    k_inv = math.inv3(k_ang + 1e-9 * eye)
+    angular = math.mat_vec(ang_lock, math.mat_vec(k_inv, math.mat_vec(ang_lock, target)))
+    return anchor_c, linear, angular
