@@ -147,7 +147,7 @@ def mujoco_c_throughput(
 
 if __name__ == "__main__":
     # Smoke test: python benchmarks/peers.py [MODEL.xml]
-    default_xml = Path(__file__).with_name("models") / "ant.xml"
+    default_xml = Path(__file__).resolve().parent.parent / "tumble" / "assets" / "ant.xml"
     xml = sys.argv[1] if len(sys.argv) > 1 else default_xml
     print(
         json.dumps({"brax_python": brax_python(), "mujoco_c": mujoco_c_throughput(xml)})

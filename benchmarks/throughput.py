@@ -40,7 +40,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]  # peers.py; tumble from this checkout
 import peers
 
-ANT_XML = HERE / "models" / "ant.xml"
+ANT_XML = HERE.parent / "tumble" / "assets" / "ant.xml"
 TIMESTEP = 0.01  # physics step, seconds
 SUBSTEPS = 5  # physics steps per env step: env dt = 0.05 s, as Brax's ant
 STEPS = 100  # env steps per timed rollout

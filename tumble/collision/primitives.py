@@ -167,18 +167,20 @@ def _segment_params(r, a1, h1, a2, h2):
 def _pick_two(s: jax.Array, f: jax.Array, tie: jax.Array, near: jax.Array, min_sep: jax.Array):
     """Chooses two segment parameters among candidates ``s`` with values ``f``.
 
-    The first is the deepest (lowest ``f``); among near-ties the lowest ``s``,
-    so that for a segment lying flat the first pick is one END of the flat
-    stretch.  The second is the candidate within ``near`` of the minimum that is
-    farthest from the first: the other end of a line contact.  Returns
-    ``(s1, s2, second_valid)``.
+    ``f`` is the signed distance of the capsule at ``s``.  The first pick is
+    the deepest candidate; among near-ties the lowest ``s``, so that for a
+    segment lying flat the first pick is one END of the flat stretch.  The
+    second is the candidate farthest from the first among those that
+    penetrate or lie within ``near`` of the minimum: the other end of a line
+    contact (capsule lying on a face or on a parallel capsule, possibly
+    slightly tilted).  Returns ``(s1, s2, second_valid)``.
     """
     fmin = jnp.min(f)
     big = jnp.asarray(1e30, s.dtype)
     i1 = jnp.argmin(jnp.where(f <= fmin + tie, s, big))
     s1 = s[i1]
     gap = jnp.abs(s - s1)
-    i2 = jnp.argmax(jnp.where(f <= fmin + near, gap, -1.0))
+    i2 = jnp.argmax(jnp.where((f <= fmin + near) | (f < 0), gap, -1.0))
     s2 = s[i2]
     return s1, s2, gap[i2] > min_sep
 
@@ -314,8 +316,14 @@ def sphere_box(pos1, mat1, size1, pos2, mat2, size2):
 # _MIN_SEP * radius to the first (a duplicate would double the stiffness).
 _NEAR = 0.1
 _MIN_SEP = 0.1
-# Depth differences below _TIE * radius count as ties (float32 noise).
-_TIE = 1e-4
+# ... and also dropped when its normal differs from the first's by more than
+# ~18 degrees: then it is not the far end of a line contact but the same
+# contact seen around a box edge/corner, which MuJoCo reports once.
+_SAME_NORMAL = 0.95
+# Depth differences below _TIE * (radius + half_length) count as ties, so an
+# exactly flat capsule reports its two ends rather than one end and a point
+# picked by rounding noise.
+_TIE = 1e-6
 
 
 def capsule_capsule(pos1, mat1, size1, pos2, mat2, size2):
@@ -337,9 +345,9 @@ def capsule_capsule(pos1, mat1, size1, pos2, mat2, size2):
     p = r + s[:, None] * a1
     t = jnp.clip(p @ a2, -h2, h2)
     q = t[:, None] * a2
-    f = safe_norm(q - p)
+    f = safe_norm(q - p) - r1 - r2
     rmin = jnp.minimum(r1, r2)
-    s1, s2, valid2 = _pick_two(s, f, _TIE * rmin, _NEAR * rmin, _MIN_SEP * rmin)
+    s1, s2, valid2 = _pick_two(s, f, _TIE * (r1 + h1), _NEAR * rmin, _MIN_SEP * rmin)
 
     # Axes crossing each other: the common perpendicular; parallel and
     # coincident: any perpendicular.  Oriented from capsule 1 to capsule 2.
@@ -353,6 +361,7 @@ def capsule_capsule(pos1, mat1, size1, pos2, mat2, size2):
 
     pen1, pos_1, n1 = contact(s1)
     pen2, pos_2, n2 = contact(s2)
+    valid2 = valid2 & (dot(n1, n2) > _SAME_NORMAL)
     pen2 = jnp.where(valid2, pen2, UNUSED_PENETRATION)
     return jnp.stack([pen1, pen2]), jnp.stack([pos_1, pos_2]), jnp.stack([n1, n2])
 
@@ -408,8 +417,8 @@ def capsule_box(pos1, mat1, size1, pos2, mat2, size2):
 
     s = jnp.concatenate([jnp.stack([-h, h]), s_edge, s_plane, s_kink])
     s = jnp.clip(s, -h, h)
-    f, _ = _box_sdf(x0 + s[:, None] * a, hb)
-    s1, s2, valid2 = _pick_two(s, f, _TIE * r, _NEAR * r, _MIN_SEP * r)
+    f = _box_sdf(x0 + s[:, None] * a, hb)[0] - r
+    s1, s2, valid2 = _pick_two(s, f, _TIE * (r + h), _NEAR * r, _MIN_SEP * r)
 
     def contact(si):
         c_local = x0 + si * a
@@ -418,6 +427,7 @@ def capsule_box(pos1, mat1, size1, pos2, mat2, size2):
 
     pen1, p1, n1 = contact(s1)
     pen2, p2, n2 = contact(s2)
+    valid2 = valid2 & (dot(n1, n2) > _SAME_NORMAL)
     pen2 = jnp.where(valid2, pen2, UNUSED_PENETRATION)
     return jnp.stack([pen1, pen2]), jnp.stack([p1, p2]), jnp.stack([n1, n2])
 

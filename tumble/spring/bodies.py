@@ -19,11 +19,9 @@ class Bodies:
       com: (nbody, 3) world center of mass.
       vel: (nbody, 3) center-of-mass velocity.
       ang: (nbody, 3) angular velocity.
-      inertia: (nbody, 3, 3) world inertia about the COM (armature added).
+      inertia: (nbody, 3, 3) world inertia about the COM.
       inv_inertia: (nbody, 3, 3) its inverse; zero for bodies that cannot move.
-      inv_mass: (nbody,) inverse mass (slide armature added); zero when static.
-      gravity_scale: (nbody,) mass / (mass + slide armature): gravity's share of
-        the effective mass.
+      inv_mass: (nbody,) inverse mass; zero for bodies that cannot move.
     """
 
     com: jax.Array
@@ -32,7 +30,6 @@ class Bodies:
     inertia: jax.Array
     inv_inertia: jax.Array
     inv_mass: jax.Array
-    gravity_scale: jax.Array
 
 
 def _moving(model: Model) -> np.ndarray:
@@ -48,17 +45,6 @@ def _dof_body(model: Model) -> np.ndarray:
     return out
 
 
-def _linear_dofs_per_body(model: Model) -> np.ndarray:
-    """(nv,) number of translational dofs on each dof's body (>= 1)."""
-    dof_body = _dof_body(model)
-    counts = np.zeros(model.nv, np.float32)
-    for j in range(model.njnt):
-        t = int(model.jnt_type[j])
-        n = 3 if t == model_lib.FREE else int(t == model_lib.SLIDE)
-        counts[dof_body == model.jnt_body[j]] += n
-    return np.maximum(counts, 1.0)
-
-
 def onehot(index: np.ndarray, n: int) -> np.ndarray:
     """(len(index), n) float one-hot rows; index -1 gives a zero row.
 
@@ -71,22 +57,14 @@ def onehot(index: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def from_state(model: Model, x: Transform, xd: Motion, frames: DofFrames) -> Bodies:
+def from_state(model: Model, x: Transform, xd: Motion) -> Bodies:
     """COM state and world mass properties from body frames ``x`` and velocities ``xd``."""
     moving = jnp.asarray(_moving(model))
     rot_i = math.quat_mul(x.rot, model.body_iquat)
     r = math.rotate(model.body_ipos, x.rot)
     rmat = math.quat_to_mat(rot_i)
     inertia = jnp.einsum("bij,bj,bkj->bik", rmat, model.body_inertia, rmat)
-    # Armature of hinge/ball dofs adds rotor inertia about the dof axis; of a
-    # slide, mass along it (approximated as isotropic mass: the joint holds the
-    # other directions), averaged over the body's translational dofs.
-    arm = model.dof_armature
-    dof_body = onehot(_dof_body(model), model.nbody)
-    inertia = inertia + jnp.einsum("db,d,di,dj->bij", dof_body, arm, frames.ang, frames.ang)
-    lin_share = math.dot(frames.lin, frames.lin) / _linear_dofs_per_body(model)
-    slide_arm = jnp.einsum("db,d,d->b", dof_body, arm, lin_share)
-    mass = model.body_mass + slide_arm
+    mass = model.body_mass
     safe_inertia = jnp.where(moving[:, None, None], inertia, jnp.eye(3))
     return Bodies(
         com=x.pos + r,
@@ -95,7 +73,6 @@ def from_state(model: Model, x: Transform, xd: Motion, frames: DofFrames) -> Bod
         inertia=inertia,
         inv_inertia=jnp.where(moving[:, None, None], math.inv3(safe_inertia), 0.0),
         inv_mass=jnp.where(moving, 1.0 / jnp.where(moving, mass, 1.0), 0.0),
-        gravity_scale=model.body_mass / jnp.where(moving, mass, 1.0),
     )
 
 
@@ -103,3 +80,20 @@ def to_frames(model: Model, com: jax.Array, rot: jax.Array, vel: jax.Array, ang:
     """Body frame poses and origin velocities from COM position/velocity and rotation."""
     r = math.rotate(model.body_ipos, rot)
     return Transform(com - r, rot), Motion(vel - math.cross(ang, r), ang)
+
+
+def dof_body(model: Model) -> np.ndarray:
+    """(nv,) body of every dof (static)."""
+    return _dof_body(model)
+
+
+def dof_rates(model: Model, frames: DofFrames, b: Bodies) -> jax.Array:
+    """(nv,) joint velocities implied by the body velocities, along each dof's frame."""
+    child = _dof_body(model)
+    parent = model.body_parent[child]
+    safe = np.maximum(parent, 0)
+    has_parent = jnp.asarray(parent >= 0)[:, None]
+    pang = jnp.where(has_parent, b.ang[safe], 0.0)
+    pvel = jnp.where(has_parent, b.vel[safe] + math.cross(b.ang[safe], frames.point - b.com[safe]), 0.0)
+    vel = b.vel[child] + math.cross(b.ang[child], frames.point - b.com[child])
+    return math.dot(frames.ang, b.ang[child] - pang) + math.dot(frames.lin, vel - pvel)

@@ -31,17 +31,27 @@ def _scalar_dofs(model: Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def passive_qf(model: Model, q: jax.Array, qd: jax.Array) -> jax.Array:
-    """(nv,) joint stiffness (toward ``qpos_spring``) and damping forces."""
+    """(nv,) joint stiffness (toward ``qpos_spring``) and damping forces at the current rates."""
     j, qa, da = _scalar_dofs(model)
     spring = -model.jnt_stiffness[j] * (q[qa] - model.qpos_spring[qa])
     return (-model.dof_damping * qd).at[da].add(spring)
+
+
+def joint_inertia(model: Model) -> jax.Array:
+    """(nv,) inertia added in joint space: armature, and damping * dt.
+
+    Damping enters as ``damping * dt`` so that it acts on the rate at the end
+    of the step (implicitly): stable however light the body or strong the damper.
+    """
+    return model.dof_armature + model.dof_damping * model.opt.timestep
 
 
 def limit_impulse(model: Model, q: jax.Array, qd: jax.Array, frames: DofFrames) -> jax.Array:
     """(nv,) generalized impulses pushing limited hinge/slide joints back into range.
 
     A one-sided stiff spring: removes ``joint_position_gain`` of the violation
-    per step and ``joint_velocity_gain`` of the velocity further out of range.
+    per step and all of the rate ``qd`` (the rate this step would end with)
+    further out of range.
     """
     j, qa, da = _scalar_dofs(model)
     limited = model.jnt_limited[j]
@@ -54,6 +64,6 @@ def limit_impulse(model: Model, q: jax.Array, qd: jax.Array, frames: DofFrames) 
     under = jnp.maximum(lo - q[qa], 0.0)
     # Rate into the violated side; zero when inside the range or moving back.
     rate = jnp.where(over > 0, jnp.maximum(qd[da], 0.0), 0.0) + jnp.where(under > 0, jnp.minimum(qd[da], 0.0), 0.0)
-    inertia = 1.0 / jnp.maximum(frames.inv_inertia[da], 1e-9) + model.dof_armature[da]
-    correction = model.opt.joint_position_gain * (over - under) / dt + model.opt.joint_velocity_gain * rate
+    inertia = 1.0 / jnp.maximum(frames.inv_inertia[da], 1e-9) + joint_inertia(model)[da]
+    correction = model.opt.joint_position_gain * (over - under) / dt + rate
     return jnp.zeros(model.nv, q.dtype).at[da].add(-inertia * correction)

@@ -60,7 +60,7 @@ def init(model: Model, q: jax.Array | None = None, qd: jax.Array | None = None) 
     q = model.qpos0 if q is None else _check_shape("q", q, (model.nq,)).astype(dtype)
     qd = jnp.zeros(model.nv, dtype) if qd is None else _check_shape("qd", qd, (model.nv,)).astype(dtype)
     x, xd = kinematics.forward(model, q, qd)
-    b = bodies_lib.from_state(model, x, xd, _no_frames(model, dtype))
+    b = bodies_lib.from_state(model, x, xd)
     q_out, qd_out, frames = kinematics.inverse(model, x, xd, q, b.inv_mass, b.inv_inertia)
     contact = driver.collide(model, x)
     zeros3 = jnp.zeros((model.nbody, 3), dtype)
@@ -79,14 +79,9 @@ def init(model: Model, q: jax.Array | None = None, qd: jax.Array | None = None) 
     )
 
 
-def _no_frames(model: Model, dtype) -> DofFrames:
-    z = jnp.zeros((model.nv, 3), dtype)
-    return DofFrames(z, z, z, jnp.zeros(model.nv, dtype))
-
-
 def _dof_wrench(model: Model, x: Transform, b: bodies_lib.Bodies, frames: DofFrames, tau: jax.Array):
     """Body force (nbody, 3) and torque about the COM (nbody, 3) of generalized forces tau (nv,)."""
-    dof_body = bodies_lib._dof_body(model)
+    dof_body = bodies_lib.dof_body(model)
     parent = model.body_parent[dof_body]
     force = tau[:, None] * frames.lin
     torque = tau[:, None] * frames.ang
@@ -129,23 +124,29 @@ def step(model: Model, state: State, ctrl: jax.Array) -> State:
     ctrl = _check_shape("ctrl", ctrl, (model.nu,))
     dt = model.opt.timestep
     x, frames = state.x, state.dof_frames
-    b = bodies_lib.from_state(model, x, state.xd, frames)
+    b = bodies_lib.from_state(model, x, state.xd)
 
-    # Explicit forces: gravity, actuators, joint springs and dampers; limits as impulses.
+    # Joint-space forces (actuators, joint springs and dampers): armature and
+    # damping divide the rate change they cause. Then limits stop what remains
+    # of the motion out of range.
     act = forces.actuator_force(model, state.q, state.qd, ctrl)
     qf_act = forces.actuator_qf(model, act)
     qf = qf_act + forces.passive_qf(model, state.q, state.qd)
-    limit = forces.limit_impulse(model, state.q, state.qd, frames)
-    force, torque = _dof_wrench(model, x, b, frames, qf * dt + limit)
-    b = _kick(b, force, torque)
-    b = b.replace(vel=b.vel + (dt * b.gravity_scale * (b.inv_mass > 0))[:, None] * model.opt.gravity)
+    scale = 1.0 / (1.0 + forces.joint_inertia(model) * frames.inv_inertia)
+    explicit = qf * dt * scale
+    limit = forces.limit_impulse(model, state.q, state.qd + frames.inv_inertia * explicit, frames)
+    b = _kick(b, *_dof_wrench(model, x, b, frames, explicit + limit * scale))
+    b = b.replace(vel=b.vel + (dt * (b.inv_mass > 0))[:, None] * model.opt.gravity)
+    rates = bodies_lib.dof_rates(model, frames, b)
 
-    # Joint springs hold the bodies together.
+    # Joint springs hold the bodies together; armature resists the rate change
+    # that gravity and the springs caused.
     lk = joints.links(model)
     point, linear, angular = joints.impulses(model, lk, x, b)
     b = _kick(b, *_link_wrench(model, lk, b, point, linear, angular))
+    b = _kick(b, *_dof_wrench(model, x, b, frames, _armature_impulse(model, frames, b, rates)))
 
-    # Contacts see the velocities the joints left.
+    # Contacts act last so that they decide the normal velocities.
     contact = driver.collide(model, x)
     impulse = contacts.solve(model, contact, state.contact.impulse, b)
     b = _kick(b, *_contact_wrench(model, contact, b, impulse))
@@ -160,7 +161,7 @@ def step(model: Model, state: State, ctrl: jax.Array) -> State:
     ang = jnp.where((b.inv_mass > 0)[:, None], ang, 0.0)
     x_new, xd_new = bodies_lib.to_frames(model, com, rot, b.vel, ang)
 
-    b_new = bodies_lib.from_state(model, x_new, xd_new, frames)
+    b_new = bodies_lib.from_state(model, x_new, xd_new)
     q, qd, frames = kinematics.inverse(model, x_new, xd_new, state.q, b_new.inv_mass, b_new.inv_inertia)
     return state.replace(
         q=q,
@@ -175,6 +176,19 @@ def step(model: Model, state: State, ctrl: jax.Array) -> State:
         dof_frames=frames,
         time=state.time + dt,
     )
+
+
+def _armature_impulse(model: Model, frames: DofFrames, b: bodies_lib.Bodies, rates_before: jax.Array) -> jax.Array:
+    """(nv,) internal generalized impulses giving each dof its armature inertia.
+
+    MuJoCo adds armature to the joint-space mass matrix diagonal: it resists a
+    change of the joint rate with no reaction elsewhere. Here the rate change
+    the step produced is scaled by 1 / (1 + armature / inertia) with equal and
+    opposite impulses on the joint's two bodies.
+    """
+    change = bodies_lib.dof_rates(model, frames, b) - rates_before
+    arm = forces.joint_inertia(model)
+    return -arm * change / (1.0 + arm * frames.inv_inertia)
 
 
 def _joint_impulse_per_body(model: Model, lk: joints.Links, linear, angular) -> Motion:
