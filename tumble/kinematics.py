@@ -64,14 +64,11 @@ class DofFrames:
       ang: (nv, 3) rotation axis.
       lin: (nv, 3) translation axis.
       point: (nv, 3) where the force acts.
-      inv_inertia: (nv,) inverse of the inertia (or mass) the dof moves, taking
-        both bodies into account (armature excluded).
     """
 
     ang: jax.Array
     lin: jax.Array
     point: jax.Array
-    inv_inertia: jax.Array
 
 
 def _with_world(a: jax.Array, world_row) -> jax.Array:
@@ -166,11 +163,11 @@ def _hinge_angles(axes: jax.Array, q_rel: jax.Array) -> list[jax.Array]:
 
 def _solve_small(axes: jax.Array, w: jax.Array) -> jax.Array:
     """Least-squares rates (nb, nh) with sum_i axes[:, i] * rate_i = w (nb, 3)."""
-    rhs = jnp.einsum("bkx,bx->bk", axes, w)
+    rhs = math.dot(axes, w[:, None])
     nh = axes.shape[1]
     if nh == 1:
         return rhs
-    gram = jnp.einsum("bix,bjx->bij", axes, axes)
+    gram = jnp.sum(axes[:, :, None] * axes[:, None, :], -1)
     if nh == 2:
         a, b, d = gram[:, 0, 0], gram[:, 0, 1], gram[:, 1, 1]
         det = a * d - b * b
@@ -178,16 +175,12 @@ def _solve_small(axes: jax.Array, w: jax.Array) -> jax.Array:
     return math.mat_vec(math.inv3(gram), rhs)
 
 
-def inverse(
-    model: Model, x: Transform, xd: Motion, q_prev: jax.Array, inv_mass: jax.Array, inv_inertia: jax.Array
-) -> tuple[jax.Array, jax.Array, DofFrames]:
+def inverse(model: Model, x: Transform, xd: Motion, q_prev: jax.Array) -> tuple[jax.Array, jax.Array, DofFrames]:
     """Joint coordinates from body poses and velocities.
 
     Args:
       x, xd: (nbody, ...) body frame poses and velocities.
       q_prev: (nq,) a recent q; hinge angles are unwrapped to be continuous with it.
-      inv_mass: (nbody,) inverse body masses; inv_inertia: (nbody, 3, 3) world
-        inverse inertias (used only for ``DofFrames.inv_inertia``).
     Returns:
       q (nq,), qd (nv,), and the ``DofFrames`` of every dof.
     """
@@ -196,8 +189,6 @@ def inverse(
     rot_w = _with_world(x.rot, _WORLD_ROT)
     vel_w = _with_world(xd.vel, np.zeros(3))
     ang_w = _with_world(xd.ang, np.zeros(3))
-    im_w = _with_world(inv_mass, 0.0)
-    ii_w = _with_world(inv_inertia, np.zeros((3, 3)))
     q_idx, q_val, d_idx, d_val, frames = [], [], [], [], []
     eye = jnp.eye(3, dtype=dtype)
     for g in groups(model):
@@ -214,31 +205,25 @@ def inverse(
             rmat = math.quat_to_mat(rot)  # columns = body axes in world
             lin = jnp.concatenate([jnp.broadcast_to(eye, (nb, 3, 3)), jnp.zeros((nb, 3, 3), dtype)], 1)
             angs = jnp.concatenate([jnp.zeros((nb, 3, 3), dtype), jnp.swapaxes(rmat, 1, 2)], 1)
-            inv_i = jnp.concatenate(
-                [jnp.repeat(inv_mass[b][:, None], 3, 1), jnp.einsum("bkx,bxy,bky->bk", angs[:, 3:], inv_inertia[b], angs[:, 3:])], 1
-            )
-            frames.append((angs, lin, jnp.repeat(pos[:, None], 6, 1), inv_i))
+            frames.append((angs, lin, jnp.repeat(pos[:, None], 6, 1)))
             continue
         rot0 = math.quat_mul(prot, model.body_quat[b])
         pos0 = ppos + math.rotate(model.body_pos[b], prot)
         q_rel = math.quat_mul(math.quat_inv(rot0), rot)
         q_rel = jnp.where(q_rel[:, :1] < 0, -q_rel, q_rel)
         w_rel = ang - pang
-        ii_sum = inv_inertia[b] + ii_w[p]
         if g.kind == model_lib.BALL_BODY:
             j = np.array([_first_joint(model, i) for i in b])
             q_idx.append(model.jnt_qposadr[j][:, None] + np.arange(4)), q_val.append(q_rel)
             d_idx.append(model.jnt_dofadr[j][:, None] + np.arange(3)), d_val.append(math.inv_rotate(w_rel, rot))
             angs = jnp.swapaxes(math.quat_to_mat(rot), 1, 2)
             anchor = pos + math.rotate(model.jnt_pos[j], rot)
-            frames.append(
-                (angs, jnp.zeros_like(angs), jnp.repeat(anchor[:, None], 3, 1), jnp.einsum("bkx,bxy,bky->bk", angs, ii_sum, angs))
-            )
+            frames.append((angs, jnp.zeros_like(angs), jnp.repeat(anchor[:, None], 3, 1)))
             continue
         # Jointed: slides (fixed in the parent frame) then hinges about one anchor.
         hinge_pos = model.jnt_pos[g.hinges[:, 0]] if g.nhinge else jnp.zeros((nb, 3), dtype)
         anchor = pos + math.rotate(hinge_pos, rot)
-        ang_axes, lin_axes, inv_i = [], [], []
+        ang_axes, lin_axes = [], []
         if g.nslide:
             axes = math.rotate(model.jnt_axis[g.slides], rot0[:, None])  # (nb, ns, 3)
             rest_anchor = pos0 + math.rotate(hinge_pos, rot0)
@@ -248,7 +233,6 @@ def inverse(
             q_idx.append(qa), q_val.append(disp + model.qpos0[qa])
             d_idx.append(model.jnt_dofadr[g.slides]), d_val.append(math.dot(axes, v_rel[:, None]))
             lin_axes.append(axes), ang_axes.append(jnp.zeros_like(axes))
-            inv_i.append(jnp.repeat((inv_mass[b] + im_w[p])[:, None], g.nslide, 1))
         if g.nhinge:
             local = model.jnt_axis[g.hinges]  # (nb, nh, 3)
             qa = model.jnt_qposadr[g.hinges]
@@ -264,7 +248,6 @@ def inverse(
             world = jnp.stack(world, 1)
             d_idx.append(model.jnt_dofadr[g.hinges]), d_val.append(_solve_small(world, w_rel))
             ang_axes.append(world), lin_axes.append(jnp.zeros_like(world))
-            inv_i.append(jnp.einsum("bkx,bxy,bky->bk", world, ii_sum, world))
         if g.nslide or g.nhinge:
             n = g.nslide + g.nhinge
             frames.append(
@@ -272,7 +255,6 @@ def inverse(
                     jnp.concatenate(ang_axes, 1),
                     jnp.concatenate(lin_axes, 1),
                     jnp.repeat(anchor[:, None], n, 1),
-                    jnp.concatenate(inv_i, 1),
                 )
             )
     return _assemble(model, q_idx, q_val, d_idx, d_val, frames, dtype)
@@ -282,11 +264,11 @@ def _assemble(model, q_idx, q_val, d_idx, d_val, frames, dtype):
     """Puts per-group pieces into q (nq,), qd (nv,) and per-dof frames by a static permutation."""
     if not q_idx:
         z3 = jnp.zeros((0, 3), dtype)
-        return jnp.zeros(0, dtype), jnp.zeros(0, dtype), DofFrames(z3, z3, z3, jnp.zeros(0, dtype))
+        return jnp.zeros(0, dtype), jnp.zeros(0, dtype), DofFrames(z3, z3, z3)
     q_perm = np.argsort(np.concatenate([np.ravel(i) for i in q_idx]))
     d_perm = np.argsort(np.concatenate([np.ravel(i) for i in d_idx]))
     q = jnp.concatenate([v.reshape(-1) for v in q_val])[q_perm]
     qd = jnp.concatenate([v.reshape(-1) for v in d_val])[d_perm]
     cat = lambda k, w: jnp.concatenate([f[k].reshape(-1, w) for f in frames])[d_perm]  # noqa: E731
-    frames = DofFrames(ang=cat(0, 3), lin=cat(1, 3), point=cat(2, 3), inv_inertia=cat(3, 1)[:, 0])
+    frames = DofFrames(ang=cat(0, 3), lin=cat(1, 3), point=cat(2, 3))
     return q, qd, frames

@@ -432,6 +432,83 @@ def capsule_box(pos1, mat1, size1, pos2, mat2, size2):
     return jnp.stack([pen1, pen2]), jnp.stack([p1, p2]), jnp.stack([n1, n2])
 
 
+
+_GOLDEN = 0.6180339887498949
+
+
+def _golden_min(fun: Callable, lo: jax.Array, hi: jax.Array, iters: int = 32) -> jax.Array:
+    """Minimiser of a convex scalar function on ``[lo, hi]`` by golden-section search.
+
+    Pass stop-gradient'ed closures: the result is used only as a location at
+    which the caller re-evaluates its function, which gives the correct
+    gradient at a minimum (envelope theorem) without differentiating the loop.
+    """
+    c = hi - _GOLDEN * (hi - lo)
+    d = lo + _GOLDEN * (hi - lo)
+
+    def body(_, state):
+        a, b, c, d, fc, fd = state
+        left = fc < fd  # the minimum lies in [a, d]
+        a = jnp.where(left, a, c)
+        b = jnp.where(left, d, b)
+        new = jnp.where(left, b - _GOLDEN * (b - a), a + _GOLDEN * (b - a))
+        fnew = fun(new)
+        c, d = jnp.where(left, new, d), jnp.where(left, c, new)
+        fc, fd = jnp.where(left, fnew, fd), jnp.where(left, fc, fnew)
+        return a, b, c, d, fc, fd
+
+    a, b, c, d, fc, fd = jax.lax.fori_loop(0, iters, body, (lo, hi, c, d, fun(c), fun(d)))
+    return jnp.where(fc < fd, c, d)
+
+
+def capsule_cylinder(pos1, mat1, size1, pos2, mat2, size2):
+    """Capsule vs cylinder.  k = 2.
+
+    Like ``capsule_box``: the cylinder's signed distance along the capsule
+    axis is convex, so its minimum is found by golden-section search, and the
+    candidates for the second (line-contact) point are the axis ends and the
+    crossings of the cap planes and of the rim's infinite cylinder.
+    """
+    a = mat2.T @ mat1[:, 2]  # capsule axis in cylinder frame
+    x0 = mat_vec(mat2.T, pos1 - pos2)
+    r, h = size1[0], size1[1]
+    rc, hc = size2[0], size2[1]
+
+    def f_of(si, x0=x0, a=a):
+        return _cylinder_sdf(x0 + si[..., None] * a, rc, hc)[0] - r
+
+    sg = jax.lax.stop_gradient
+    s_min = _golden_min(lambda si: f_of(si, sg(x0), sg(a)), -h, h)
+
+    # Closest point to the cylinder axis: the side contact of a parallel pair.
+    ez = jnp.array([0.0, 0.0, 1.0], x0.dtype)
+    s_axis, _ = _segment_params(x0, a, h, ez, hc)
+    # Cap-plane crossings z = +-hc.
+    s_cap = _safe_div(jnp.stack([hc, -hc]) - x0[2], a[2])
+    # Crossings of the infinite cylinder x^2 + y^2 = rc^2 (quadratic in s).
+    qa = a[0] ** 2 + a[1] ** 2
+    qb = x0[0] * a[0] + x0[1] * a[1]
+    qc = x0[0] ** 2 + x0[1] ** 2 - rc**2
+    disc = qb * qb - qa * qc
+    ok = (disc > 1e-12) & (qa > 1e-12)
+    root = jnp.sqrt(jnp.where(ok, disc, 1.0))  # sqrt of a dummy 1 keeps grads finite
+    s_rim = jnp.where(ok, _safe_div(-qb + jnp.stack([root, -root]), qa), -h)
+
+    s = jnp.concatenate([jnp.stack([-h, h, s_min, s_axis]), s_cap, s_rim])
+    s = jnp.clip(s, -h, h)
+    f = f_of(s)
+    s1, s2, valid2 = _pick_two(s, f, _TIE * (r + h), _NEAR * r, _MIN_SEP * r)
+
+    def contact(si):
+        sdf, n = _cylinder_sdf(x0 + si * a, rc, hc)
+        return _sphere_vs_sdf(pos1 + si * mat1[:, 2], r, sdf, mat_vec(mat2, n))
+
+    pen1, p1, n1 = contact(s1)
+    pen2, p2, n2 = contact(s2)
+    valid2 = valid2 & (dot(n1, n2) > _SAME_NORMAL)
+    pen2 = jnp.where(valid2, pen2, UNUSED_PENETRATION)
+    return jnp.stack([pen1, pen2]), jnp.stack([p1, p2]), jnp.stack([n1, n2])
+
 # --------------------------------------------------------------------------
 # box-box
 # --------------------------------------------------------------------------
@@ -594,7 +671,7 @@ def box_box(pos1, mat1, size1, pos2, mat2, size2):
     pos_e8 = pos_e8.at[0].set(pos_e)
     n_e8 = n_e8.at[0].set(ax)
 
-    better = best_edge > best_face + 0.05 * jnp.abs(best_face) + 1e-5 * scale
+    better = best_edge > best_face + 0.08 * jnp.abs(best_face) + 1e-5 * scale
     use_edge = jnp.any(edge_ok) & (better | ~face_any)
     pen = jnp.where(use_edge, pen_e, pen_f)
     pos = jnp.where(use_edge, pos_e8, pos_f)
@@ -612,6 +689,7 @@ KERNELS: dict[tuple[int, int], tuple[Callable, int]] = {
     (SPHERE, CYLINDER): (sphere_cylinder, 1),
     (SPHERE, BOX): (sphere_box, 1),
     (CAPSULE, CAPSULE): (capsule_capsule, 2),
+    (CAPSULE, CYLINDER): (capsule_cylinder, 2),
     (CAPSULE, BOX): (capsule_box, 2),
     (BOX, BOX): (box_box, 8),
 }

@@ -63,7 +63,7 @@ def from_state(model: Model, x: Transform, xd: Motion) -> Bodies:
     rot_i = math.quat_mul(x.rot, model.body_iquat)
     r = math.rotate(model.body_ipos, x.rot)
     rmat = math.quat_to_mat(rot_i)
-    inertia = jnp.einsum("bij,bj,bkj->bik", rmat, model.body_inertia, rmat)
+    inertia = math.mat_mul(rmat * model.body_inertia[:, None, :], jnp.swapaxes(rmat, -1, -2))
     mass = model.body_mass
     safe_inertia = jnp.where(moving[:, None, None], inertia, jnp.eye(3))
     return Bodies(
@@ -97,3 +97,14 @@ def dof_rates(model: Model, frames: DofFrames, b: Bodies) -> jax.Array:
     pvel = jnp.where(has_parent, b.vel[safe] + math.cross(b.ang[safe], frames.point - b.com[safe]), 0.0)
     vel = b.vel[child] + math.cross(b.ang[child], frames.point - b.com[child])
     return math.dot(frames.ang, b.ang[child] - pang) + math.dot(frames.lin, vel - pvel)
+
+
+def dof_inv_inertia(model: Model, frames: DofFrames, b: Bodies) -> jax.Array:
+    """(nv,) inverse of the inertia (or mass) each dof moves, both its bodies counted (armature excluded)."""
+    child = _dof_body(model)
+    parent = model.body_parent[child]
+    safe = np.maximum(parent, 0)
+    has_parent = jnp.asarray(parent >= 0)
+    ii = b.inv_inertia[child] + jnp.where(has_parent[:, None, None], b.inv_inertia[safe], 0.0)
+    im = b.inv_mass[child] + jnp.where(has_parent, b.inv_mass[safe], 0.0)
+    return math.quad_form(frames.ang, ii, frames.ang) + im * math.dot(frames.lin, frames.lin)

@@ -29,7 +29,7 @@ def _tangents(n: jax.Array) -> tuple[jax.Array, jax.Array]:
 def _point_mass(r: jax.Array, d: jax.Array, inv_mass: jax.Array, inv_inertia: jax.Array) -> jax.Array:
     """d . (velocity change at offset r per unit impulse along d)."""
     rd = math.cross(r, d)
-    return inv_mass + jnp.einsum("ci,cij,cj->c", rd, inv_inertia, rd)
+    return inv_mass + math.quad_form(rd, inv_inertia, rd)
 
 
 def _gather(a: jax.Array, idx, fill=0.0) -> jax.Array:

@@ -5,7 +5,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from tumble import model as model_lib
-from tumble.kinematics import DofFrames
 from tumble.model import Model
 
 
@@ -46,7 +45,7 @@ def joint_inertia(model: Model) -> jax.Array:
     return model.dof_armature + model.dof_damping * model.opt.timestep
 
 
-def limit_impulse(model: Model, q: jax.Array, qd: jax.Array, frames: DofFrames) -> jax.Array:
+def limit_impulse(model: Model, q: jax.Array, qd: jax.Array, dof_inv_inertia: jax.Array) -> jax.Array:
     """(nv,) generalized impulses pushing limited hinge/slide joints back into range.
 
     A one-sided stiff spring: removes ``joint_position_gain`` of the violation
@@ -64,6 +63,6 @@ def limit_impulse(model: Model, q: jax.Array, qd: jax.Array, frames: DofFrames) 
     under = jnp.maximum(lo - q[qa], 0.0)
     # Rate into the violated side; zero when inside the range or moving back.
     rate = jnp.where(over > 0, jnp.maximum(qd[da], 0.0), 0.0) + jnp.where(under > 0, jnp.minimum(qd[da], 0.0), 0.0)
-    inertia = 1.0 / jnp.maximum(frames.inv_inertia[da], 1e-9) + joint_inertia(model)[da]
+    inertia = 1.0 / jnp.maximum(dof_inv_inertia[da], 1e-9) + joint_inertia(model)[da]
     correction = model.opt.joint_position_gain * (over - under) / dt + rate
     return jnp.zeros(model.nv, q.dtype).at[da].add(-inertia * correction)

@@ -80,7 +80,7 @@ def _skew_sandwich(r: jax.Array, inv_inertia: jax.Array) -> jax.Array:
         ],
         -2,
     )
-    return -rx @ inv_inertia @ rx
+    return -math.mat_mul(math.mat_mul(rx, inv_inertia), rx)
 
 
 def impulses(model: Model, lk: Links, x: Transform, b: Bodies) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -108,7 +108,7 @@ def impulses(model: Model, lk: Links, x: Transform, b: Bodies) -> tuple[jax.Arra
     # Linear: hold the anchor, except along slide axes (fixed in the parent frame).
     slide_axes = math.rotate(_gather(model.jnt_axis, lk.slides, jnp.zeros(3)), rot0[:, None])
     eye = jnp.eye(3, dtype=dtype)
-    lin_lock = eye - jnp.einsum("lsi,lsj->lij", slide_axes, slide_axes)
+    lin_lock = eye - jnp.sum(math.outer(slide_axes, slide_axes), axis=1)
     rc, rp = anchor_c - b.com[c], anchor_c - pcom
     v_rel = (b.vel[c] + math.cross(b.ang[c], rc)) - (pvel + math.cross(pang, rp))
     k_lin = (b.inv_mass[c] + p_im)[:, None, None] * eye + _skew_sandwich(rc, b.inv_inertia[c]) + _skew_sandwich(rp, p_ii)
@@ -128,8 +128,8 @@ def impulses(model: Model, lk: Links, x: Transform, b: Bodies) -> tuple[jax.Arra
     error = all_ * 2.0 * q_err[:, 1:] + two * math.cross(a_first, a_last) + one * (math.dot(a_first, a_last) - rest_dot)[:, None] * n_two
     ang_lock = (
         all_[..., None] * eye
-        + two[..., None] * (eye - jnp.einsum("li,lj->lij", a_first, a_first))
-        + one[..., None] * jnp.einsum("li,lj->lij", n_two, n_two)
+        + two[..., None] * (eye - math.outer(a_first, a_first))
+        + one[..., None] * math.outer(n_two, n_two)
     )
     w_rel = b.ang[c] - pang
     target = -(model.opt.joint_position_gain / dt) * error - model.opt.joint_velocity_gain * math.mat_vec(ang_lock, w_rel)

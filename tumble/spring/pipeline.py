@@ -60,8 +60,7 @@ def init(model: Model, q: jax.Array | None = None, qd: jax.Array | None = None) 
     q = model.qpos0 if q is None else _check_shape("q", q, (model.nq,)).astype(dtype)
     qd = jnp.zeros(model.nv, dtype) if qd is None else _check_shape("qd", qd, (model.nv,)).astype(dtype)
     x, xd = kinematics.forward(model, q, qd)
-    b = bodies_lib.from_state(model, x, xd)
-    q_out, qd_out, frames = kinematics.inverse(model, x, xd, q, b.inv_mass, b.inv_inertia)
+    q_out, qd_out, frames = kinematics.inverse(model, x, xd, q)
     contact = driver.collide(model, x)
     zeros3 = jnp.zeros((model.nbody, 3), dtype)
     return State(
@@ -79,36 +78,27 @@ def init(model: Model, q: jax.Array | None = None, qd: jax.Array | None = None) 
     )
 
 
-def _dof_wrench(model: Model, x: Transform, b: bodies_lib.Bodies, frames: DofFrames, tau: jax.Array):
-    """Body force (nbody, 3) and torque about the COM (nbody, 3) of generalized forces tau (nv,)."""
-    dof_body = bodies_lib.dof_body(model)
-    parent = model.body_parent[dof_body]
-    force = tau[:, None] * frames.lin
-    torque = tau[:, None] * frames.ang
-    child = bodies_lib.onehot(dof_body, model.nbody)
-    par = bodies_lib.onehot(parent, model.nbody)
-    tc = torque + math.cross(frames.point - b.com[dof_body], force)
-    pcom = b.com[np.maximum(parent, 0)]
-    tp = torque + math.cross(frames.point - pcom, force)
-    return child.T @ force - par.T @ force, child.T @ tc - par.T @ tp
+def _wrench(model: Model, b: bodies_lib.Bodies, first: np.ndarray, second: np.ndarray, point, linear, angular):
+    """Per-body linear impulse and angular impulse about the COM, (nbody, 3) each.
+
+    Item ``i`` applies ``linear[i]`` at ``point[i]`` plus ``angular[i]`` to body
+    ``second[i]``, and the opposite to body ``first[i]`` (-1 = world, ignored).
+    Both bodies go through one static signed incidence matrix: one small
+    matmul instead of a scatter-add, which vmaps into a single GEMM.
+    """
+    t2 = angular + math.cross(point - b.com[np.maximum(second, 0)], linear)
+    t1 = angular + math.cross(point - b.com[np.maximum(first, 0)], linear)
+    incidence = np.concatenate([bodies_lib.onehot(second, model.nbody), -bodies_lib.onehot(first, model.nbody)])
+    stacked = jnp.concatenate([jnp.concatenate([linear, t2], -1), jnp.concatenate([linear, t1], -1)])
+    total = incidence.T @ stacked
+    return total[:, :3], total[:, 3:]
 
 
-def _link_wrench(model: Model, lk: joints.Links, b: bodies_lib.Bodies, point, linear, angular):
-    """Per-body linear and angular (about COM) impulses of the joint springs."""
-    child = bodies_lib.onehot(lk.body, model.nbody)
-    par = bodies_lib.onehot(lk.parent, model.nbody)
-    tc = angular + math.cross(point - b.com[lk.body], linear)
-    tp = angular + math.cross(point - b.com[np.maximum(lk.parent, 0)], linear)
-    return child.T @ linear - par.T @ linear, child.T @ tc - par.T @ tp
-
-
-def _contact_wrench(model: Model, contact: Contact, b: bodies_lib.Bodies, impulse: jax.Array):
-    e1, e2 = bodies_lib.onehot(contact.body1, model.nbody), bodies_lib.onehot(contact.body2, model.nbody)
-    com1 = b.com[np.maximum(contact.body1, 0)]
-    com2 = b.com[np.maximum(contact.body2, 0)]
-    t2 = math.cross(contact.pos - com2, impulse)
-    t1 = math.cross(contact.pos - com1, impulse)
-    return e2.T @ impulse - e1.T @ impulse, e2.T @ t2 - e1.T @ t1
+def _dof_wrench(model: Model, b: bodies_lib.Bodies, frames: DofFrames, tau: jax.Array):
+    """Body impulses of generalized impulses ``tau (nv,)``."""
+    child = bodies_lib.dof_body(model)
+    linear, angular = tau[:, None] * frames.lin, tau[:, None] * frames.ang
+    return _wrench(model, b, model.body_parent[child], child, frames.point, linear, angular)
 
 
 def _kick(b: bodies_lib.Bodies, linear: jax.Array, angular: jax.Array) -> bodies_lib.Bodies:
@@ -125,6 +115,7 @@ def step(model: Model, state: State, ctrl: jax.Array) -> State:
     dt = model.opt.timestep
     x, frames = state.x, state.dof_frames
     b = bodies_lib.from_state(model, x, state.xd)
+    dof_inv = bodies_lib.dof_inv_inertia(model, frames, b)
 
     # Joint-space forces (actuators, joint springs and dampers): armature and
     # damping divide the rate change they cause. Then limits stop what remains
@@ -132,10 +123,10 @@ def step(model: Model, state: State, ctrl: jax.Array) -> State:
     act = forces.actuator_force(model, state.q, state.qd, ctrl)
     qf_act = forces.actuator_qf(model, act)
     qf = qf_act + forces.passive_qf(model, state.q, state.qd)
-    scale = 1.0 / (1.0 + forces.joint_inertia(model) * frames.inv_inertia)
+    scale = 1.0 / (1.0 + forces.joint_inertia(model) * dof_inv)
     explicit = qf * dt * scale
-    limit = forces.limit_impulse(model, state.q, state.qd + frames.inv_inertia * explicit, frames)
-    b = _kick(b, *_dof_wrench(model, x, b, frames, explicit + limit * scale))
+    limit = forces.limit_impulse(model, state.q, state.qd + dof_inv * explicit, dof_inv)
+    b = _kick(b, *_dof_wrench(model, b, frames, explicit + limit * scale))
     b = b.replace(vel=b.vel + (dt * (b.inv_mass > 0))[:, None] * model.opt.gravity)
     rates = bodies_lib.dof_rates(model, frames, b)
 
@@ -143,13 +134,13 @@ def step(model: Model, state: State, ctrl: jax.Array) -> State:
     # that gravity and the springs caused.
     lk = joints.links(model)
     point, linear, angular = joints.impulses(model, lk, x, b)
-    b = _kick(b, *_link_wrench(model, lk, b, point, linear, angular))
-    b = _kick(b, *_dof_wrench(model, x, b, frames, _armature_impulse(model, frames, b, rates)))
+    b = _kick(b, *_wrench(model, b, lk.parent, lk.body, point, linear, angular))
+    b = _kick(b, *_dof_wrench(model, b, frames, _armature_impulse(model, frames, b, rates, dof_inv)))
 
     # Contacts act last so that they decide the normal velocities.
     contact = driver.collide(model, x)
     impulse = contacts.solve(model, contact, state.contact.impulse, b)
-    b = _kick(b, *_contact_wrench(model, contact, b, impulse))
+    b = _kick(b, *_wrench(model, b, contact.body1, contact.body2, contact.pos, impulse, jnp.zeros_like(impulse)))
 
     # Integrate positions; angular momentum is carried through the rotation so
     # a free body keeps it exactly.
@@ -161,8 +152,7 @@ def step(model: Model, state: State, ctrl: jax.Array) -> State:
     ang = jnp.where((b.inv_mass > 0)[:, None], ang, 0.0)
     x_new, xd_new = bodies_lib.to_frames(model, com, rot, b.vel, ang)
 
-    b_new = bodies_lib.from_state(model, x_new, xd_new)
-    q, qd, frames = kinematics.inverse(model, x_new, xd_new, state.q, b_new.inv_mass, b_new.inv_inertia)
+    q, qd, frames = kinematics.inverse(model, x_new, xd_new, state.q)
     return state.replace(
         q=q,
         qd=qd,
@@ -178,7 +168,9 @@ def step(model: Model, state: State, ctrl: jax.Array) -> State:
     )
 
 
-def _armature_impulse(model: Model, frames: DofFrames, b: bodies_lib.Bodies, rates_before: jax.Array) -> jax.Array:
+def _armature_impulse(
+    model: Model, frames: DofFrames, b: bodies_lib.Bodies, rates_before: jax.Array, dof_inv: jax.Array
+) -> jax.Array:
     """(nv,) internal generalized impulses giving each dof its armature inertia.
 
     MuJoCo adds armature to the joint-space mass matrix diagonal: it resists a
@@ -188,7 +180,7 @@ def _armature_impulse(model: Model, frames: DofFrames, b: bodies_lib.Bodies, rat
     """
     change = bodies_lib.dof_rates(model, frames, b) - rates_before
     arm = forces.joint_inertia(model)
-    return -arm * change / (1.0 + arm * frames.inv_inertia)
+    return -arm * change / (1.0 + arm * dof_inv)
 
 
 def _joint_impulse_per_body(model: Model, lk: joints.Links, linear, angular) -> Motion:
