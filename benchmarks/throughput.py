@@ -38,7 +38,7 @@ import jax.numpy as jnp
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]  # peers.py; tumble from this checkout
-import peers
+import peers  # noqa: E402
 
 ANT_XML = HERE.parent / "tumble" / "assets" / "ant.xml"
 TIMESTEP = 0.01  # physics step, seconds

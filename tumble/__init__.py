@@ -1,8 +1,8 @@
 """tumble: a differentiable rigid-body physics engine in JAX.
 
-    model = tumble.load("robot.xml")
-    state = tumble.spring.init(model)
-    state = tumble.spring.step(model, state, ctrl)
+model = tumble.load("robot.xml")
+state = tumble.spring.init(model)
+state = tumble.spring.step(model, state, ctrl)
 """
 
 from tumble import _xla

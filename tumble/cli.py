@@ -1,6 +1,6 @@
 """The ``tumble`` command.
 
-    tumble demo [MODEL.xml] [--seconds S] [--batch N]   simulate a model and report what happened
+tumble demo [MODEL.xml] [--seconds S] [--batch N]   simulate a model and report what happened
 """
 
 import argparse
@@ -45,14 +45,17 @@ def _demo(args: argparse.Namespace) -> int:
         f"simulated {args.batch} copies x {n_control * 0.05:.1f} s under random controls "
         f"({steps * substeps} physics steps) in {wall:.1f} s including compilation"
     )
-    print(f"root body height: start {float(heights[0].mean()):.3f} m, end {float(heights[-1].mean()):.3f} m (mean over copies)")
+    start, end = float(heights[0].mean()), float(heights[-1].mean())
+    print(f"root body height: start {start:.3f} m, end {end:.3f} m (mean over copies)")
     active = state.contact.active.sum(-1)
     print(f"active contacts at the end: {float(active.mean()):.1f} per copy; state finite: {finite}")
     return 0 if finite else 1
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="tumble", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="tumble", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="load a model, simulate it under random controls, print what happened")
     demo.add_argument("model", nargs="?", default=str(ANT), help="MJCF/URDF file (default: the bundled ant)")

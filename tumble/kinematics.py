@@ -13,9 +13,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tumble import math
+from tumble import math, struct
 from tumble import model as model_lib
-from tumble import struct
 from tumble.model import Model
 from tumble.spatial import Motion, Transform
 
@@ -196,7 +195,6 @@ def inverse(model: Model, x: Transform, xd: Motion, q_prev: jax.Array) -> tuple[
         pos, rot, vel, ang = x.pos[b], x.rot[b], xd.vel[b], xd.ang[b]
         ppos, prot, pvel, pang = pos_w[p], rot_w[p], vel_w[p], ang_w[p]
         nb = len(b)
-        zeros = jnp.zeros((nb, 3), dtype)
         if g.kind == model_lib.FREE_BODY:
             j = np.array([_first_joint(model, i) for i in b])
             q_idx.append(model.jnt_qposadr[j][:, None] + np.arange(7)), q_val.append(jnp.concatenate([pos, rot], -1))

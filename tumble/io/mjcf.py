@@ -14,8 +14,8 @@ import numpy as np
 
 from tumble import model as model_lib
 from tumble.collision import pairs
-from tumble.io import structure
 from tumble.errors import ModelError, UnsupportedError
+from tumble.io import structure
 
 _DEFAULT_OPTIONS = dict(
     joint_position_gain=0.2,
@@ -42,9 +42,7 @@ def compile_mj(source: "str | os.PathLike") -> mujoco.MjModel:
     text = os.fspath(source)
     is_xml = text.lstrip().startswith("<")
     if not is_xml and not os.path.exists(text):
-        raise ModelError(
-            f"model file not found: {text!r} (pass a path to an .xml/.urdf file or an XML string)"
-        )
+        raise ModelError(f"model file not found: {text!r} (pass a path to an .xml/.urdf file or an XML string)")
     try:
         if is_xml:
             return mujoco.MjModel.from_xml_string(text)
@@ -69,7 +67,7 @@ def _check_supported(mj: mujoco.MjModel) -> None:
         ("ntendon", "tendons", "remove the <tendon> section"),
         ("neq", "equality constraints", "remove the <equality> section"),
         ("nflex", "flexes (deformables)", "remove the <flex>/<flexcomp> elements"),
-        ("nmocap", "mocap bodies", "remove mocap=\"true\""),
+        ("nmocap", "mocap bodies", 'remove mocap="true"'),
     ]
     for attr, what, fix in unsupported_counts:
         if getattr(mj, attr) > 0:
@@ -86,7 +84,9 @@ def _check_supported(mj: mujoco.MjModel) -> None:
         if mj.jnt_type[jnt] not in (model_lib.HINGE, model_lib.SLIDE):
             raise UnsupportedError(f"{label}: actuators on ball or free joints are not supported")
         if mj.actuator_dyntype[i] != int(mujoco.mjtDyn.mjDYN_NONE):
-            raise UnsupportedError(f"{label}: actuator dynamics (dyntype) are not supported; use motor/position/velocity")
+            raise UnsupportedError(
+                f"{label}: actuator dynamics (dyntype) are not supported; use motor/position/velocity"
+            )
         if mj.actuator_gaintype[i] != int(mujoco.mjtGain.mjGAIN_FIXED):
             raise UnsupportedError(f"{label}: only fixed actuator gains are supported")
         if mj.actuator_biastype[i] not in (int(mujoco.mjtBias.mjBIAS_NONE), int(mujoco.mjtBias.mjBIAS_AFFINE)):

@@ -63,15 +63,18 @@ def from_state(model: Model, x: Transform, xd: Motion) -> Bodies:
     rot_i = math.quat_mul(x.rot, model.body_iquat)
     r = math.rotate(model.body_ipos, x.rot)
     rmat = math.quat_to_mat(rot_i)
-    inertia = math.mat_mul(rmat * model.body_inertia[:, None, :], jnp.swapaxes(rmat, -1, -2))
+    rmat_t = jnp.swapaxes(rmat, -1, -2)
+    inertia = math.mat_mul(rmat * model.body_inertia[:, None, :], rmat_t)
+    # The principal frame gives the inverse directly; a static body's is zero.
+    inv_diag = jnp.where(moving[:, None], 1.0 / jnp.where(moving[:, None], model.body_inertia, 1.0), 0.0)
+    inv_inertia = math.mat_mul(rmat * inv_diag[:, None, :], rmat_t)
     mass = model.body_mass
-    safe_inertia = jnp.where(moving[:, None, None], inertia, jnp.eye(3))
     return Bodies(
         com=x.pos + r,
         vel=xd.vel + math.cross(xd.ang, r),
         ang=xd.ang,
         inertia=inertia,
-        inv_inertia=jnp.where(moving[:, None, None], math.inv3(safe_inertia), 0.0),
+        inv_inertia=inv_inertia,
         inv_mass=jnp.where(moving, 1.0 / jnp.where(moving, mass, 1.0), 0.0),
     )
 

@@ -15,8 +15,8 @@ import numpy as np
 from tumble import math, struct
 from tumble import model as model_lib
 from tumble.model import Model
-from tumble.spring.bodies import Bodies
 from tumble.spatial import Transform
+from tumble.spring.bodies import Bodies
 
 
 @struct.dataclass
@@ -111,7 +111,9 @@ def impulses(model: Model, lk: Links, x: Transform, b: Bodies) -> tuple[jax.Arra
     lin_lock = eye - jnp.sum(math.outer(slide_axes, slide_axes), axis=1)
     rc, rp = anchor_c - b.com[c], anchor_c - pcom
     v_rel = (b.vel[c] + math.cross(b.ang[c], rc)) - (pvel + math.cross(pang, rp))
-    k_lin = (b.inv_mass[c] + p_im)[:, None, None] * eye + _skew_sandwich(rc, b.inv_inertia[c]) + _skew_sandwich(rp, p_ii)
+    k_lin = (
+        (b.inv_mass[c] + p_im)[:, None, None] * eye + _skew_sandwich(rc, b.inv_inertia[c]) + _skew_sandwich(rp, p_ii)
+    )
     target = -(model.opt.joint_position_gain / dt) * (anchor_c - anchor_p) - model.opt.joint_velocity_gain * v_rel
     linear = math.mat_vec(lin_lock, math.mat_vec(math.inv3(k_lin), math.mat_vec(lin_lock, target)))
 
@@ -125,14 +127,20 @@ def impulses(model: Model, lk: Links, x: Transform, b: Bodies) -> tuple[jax.Arra
         _gather(model.jnt_axis, lk.first_hinge, jnp.zeros(3)), _gather(model.jnt_axis, lk.last_hinge, jnp.zeros(3))
     )
     all_, two, one = (jnp.asarray(m, dtype)[:, None] for m in (lk.lock_all, lk.lock_two, lk.lock_one))
-    error = all_ * 2.0 * q_err[:, 1:] + two * math.cross(a_first, a_last) + one * (math.dot(a_first, a_last) - rest_dot)[:, None] * n_two
+    error = (
+        all_ * 2.0 * q_err[:, 1:]
+        + two * math.cross(a_first, a_last)
+        + one * (math.dot(a_first, a_last) - rest_dot)[:, None] * n_two
+    )
     ang_lock = (
         all_[..., None] * eye
         + two[..., None] * (eye - math.outer(a_first, a_first))
         + one[..., None] * math.outer(n_two, n_two)
     )
     w_rel = b.ang[c] - pang
-    target = -(model.opt.joint_position_gain / dt) * error - model.opt.joint_velocity_gain * math.mat_vec(ang_lock, w_rel)
+    target = -(model.opt.joint_position_gain / dt) * error - model.opt.joint_velocity_gain * math.mat_vec(
+        ang_lock, w_rel
+    )
     k_ang = b.inv_inertia[c] + p_ii
     # Regularize: a locked direction always has inertia, free ones are projected out.
     k_inv = math.inv3(k_ang + 1e-9 * eye)
