@@ -32,3 +32,31 @@ class Motion:
 
     vel: jax.Array
     ang: jax.Array
+
+
+@struct.dataclass
+class Force:
+    """Forces (or impulses, force x time) acting on bodies, in the world frame.
+
+    Attributes:
+      linear: (..., 3) force (N) or impulse (N s).
+      angular: (..., 3) torque (N m) or angular impulse (N m s).
+    """
+
+    linear: jax.Array
+    angular: jax.Array
+
+
+@struct.dataclass
+class Inertia:
+    """Mass properties of bodies.
+
+    Attributes:
+      com: (..., 3) center of mass (world frame unless stated).
+      mass: (...,) kg.
+      i: (..., 3, 3) rotational inertia about the center of mass.
+    """
+
+    com: jax.Array
+    mass: jax.Array
+    i: jax.Array

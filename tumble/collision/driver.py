@@ -40,18 +40,17 @@ class Contact:
     body2: np.ndarray = struct.field(static=True)
 
 
-def geom_poses(model: Model, x: Transform) -> tuple[jax.Array, jax.Array]:
-    """World centers (ngeom, 3) and rotation matrices (ngeom, 3, 3) of all geoms."""
-    world = model.geom_body < 0
-    b = np.where(world, 0, model.geom_body)
-    if model.nbody:
-        bpos = jnp.where(world[:, None], 0.0, x.pos[b])
-        brot = jnp.where(world[:, None], jnp.array([1.0, 0, 0, 0]), x.rot[b])
-    else:
-        bpos, brot = jnp.zeros((model.ngeom, 3)), jnp.tile(jnp.array([1.0, 0, 0, 0]), (model.ngeom, 1))
-    pos = bpos + math.rotate(model.geom_pos, brot)
-    mat = math.quat_to_mat(math.quat_mul(brot, model.geom_quat))
-    return pos, mat
+def geom_poses(model: Model, x: Transform, geoms: np.ndarray) -> tuple[jax.Array, jax.Array]:
+    """World centers (n, 3) and rotation matrices (n, 3, 3) of the geoms ``geoms (n,)``."""
+    body = model.geom_body[geoms]
+    pos, quat = model.geom_pos[geoms], model.geom_quat[geoms]
+    moving = np.nonzero(body >= 0)[0]
+    if len(moving):
+        # World geoms keep their own pose; only geoms on bodies are transformed.
+        bpos, brot = x.pos[body[moving]], x.rot[body[moving]]
+        pos = pos.at[moving].set(bpos + math.rotate(pos[moving], brot))
+        quat = quat.at[moving].set(math.quat_mul(brot, quat[moving]))
+    return pos, math.quat_to_mat(quat)
 
 
 def _static_indices(model: Model) -> tuple[np.ndarray, ...]:
@@ -70,12 +69,15 @@ def collide(model: Model, x: Transform) -> Contact:
     if len(g1) == 0:
         z = jnp.zeros((0, 3))
         return Contact(z, z, jnp.zeros(0), jnp.zeros(0), jnp.zeros(0), jnp.zeros(0, bool), z, g1, g2, g1, g2)
-    gpos, gmat = geom_poses(model, x)
+    used = np.unique(np.concatenate([g1, g2]))
+    gpos, gmat = geom_poses(model, x, used)
+    slot = np.searchsorted(used, np.arange(model.ngeom))  # geom id -> row of gpos
     pen, pos, normal = [], [], []
     for group in model.collision_groups:
         kernel, _ = KERNELS[group.types]
-        a, b = group.geom1, group.geom2
-        d, p, n = jax.vmap(kernel)(gpos[a], gmat[a], model.geom_size[a], gpos[b], gmat[b], model.geom_size[b])
+        a, b = slot[group.geom1], slot[group.geom2]
+        size1, size2 = model.geom_size[group.geom1], model.geom_size[group.geom2]
+        d, p, n = jax.vmap(kernel)(gpos[a], gmat[a], size1, gpos[b], gmat[b], size2)
         pen.append(d.reshape(-1)), pos.append(p.reshape(-1, 3)), normal.append(n.reshape(-1, 3))
     penetration = jnp.concatenate(pen)
     restitution = jnp.maximum(model.geom_restitution[g1], model.geom_restitution[g2])

@@ -10,6 +10,7 @@ the previous step, which makes resting contact exact at steady state.
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from tumble import math
 from tumble.collision.driver import Contact
@@ -55,19 +56,24 @@ def solve(model: Model, contact: Contact, warm: jax.Array, b: Bodies) -> jax.Arr
     e1, e2 = onehot(b1, model.nbody), onehot(b2, model.nbody)
     active = contact.active.astype(n.dtype)
 
-    def point_velocity(impulse):
-        # Velocity of each contact point on body2 relative to body1, with `impulse` applied.
-        torque2 = math.cross(r2, impulse)
-        torque1 = math.cross(r1, impulse)
-        lin = e2.T @ impulse - e1.T @ impulse
-        ang = e2.T @ torque2 - e1.T @ torque1
-        vel = b.vel + b.inv_mass[:, None] * lin
-        w = b.ang + math.mat_vec(b.inv_inertia, ang)
-        v2 = _gather(vel, b2) + math.cross(_gather(w, b2), r2)
-        v1 = _gather(vel, b1) + math.cross(_gather(w, b1), r1)
+    incidence = np.concatenate([e2, -e1]).T  # (nbody, 2 ncon)
+
+    def relative_velocity(vel, ang):
+        # Velocity of each contact point on body2 relative to body1.
+        v2 = _gather(vel, b2) + math.cross(_gather(ang, b2), r2)
+        v1 = _gather(vel, b1) + math.cross(_gather(ang, b1), r1)
         return v2 - v1
 
-    v0 = point_velocity(jnp.zeros_like(warm))
+    def point_velocity(impulse):
+        # Relative contact velocities with `impulse` applied on top of the bodies' velocities.
+        stacked = jnp.concatenate([impulse, math.cross(r2, impulse)], -1)
+        stacked = jnp.concatenate([stacked, jnp.concatenate([impulse, math.cross(r1, impulse)], -1)])
+        total = incidence @ stacked
+        vel = b.vel + b.inv_mass[:, None] * total[:, :3]
+        ang = b.ang + math.mat_vec(b.inv_inertia, total[:, 3:])
+        return relative_velocity(vel, ang)
+
+    v0 = relative_velocity(b.vel, b.ang)
     vn0 = math.dot(v0, n)
     bounce = jnp.where(-vn0 > model.opt.restitution_threshold, -contact.restitution * vn0, 0.0)
     push = model.opt.contact_position_gain * jnp.maximum(contact.penetration - model.opt.contact_slop, 0.0) / dt

@@ -9,7 +9,7 @@ from tumble.collision import driver
 from tumble.collision.driver import Contact
 from tumble.kinematics import DofFrames
 from tumble.model import Model
-from tumble.spatial import Motion, Transform
+from tumble.spatial import Force, Motion, Transform
 from tumble.spring import bodies as bodies_lib
 from tumble.spring import contacts, forces, joints
 
@@ -27,8 +27,8 @@ class State:
       actuator_force: (nu,) actuator forces applied in the last step.
       qf_actuator: (nv,) generalized actuator force applied in the last step.
       joint_impulse: impulses the joint springs applied in the last step to each
-        body (``vel``: linear impulse at the joint anchor, ``ang``: angular
-        impulse), (nbody, 3) each; the parent received the opposite.
+        body (``linear`` at the joint anchor, ``angular``), (nbody, 3) each;
+        the parent received the opposite.
       limit_impulse: (nv,) generalized joint-limit impulses of the last step.
       dof_frames: per-dof axes at the current pose (internal, used by the next step).
       time: () simulated seconds.
@@ -41,7 +41,7 @@ class State:
     contact: Contact
     actuator_force: jax.Array
     qf_actuator: jax.Array
-    joint_impulse: Motion
+    joint_impulse: Force
     limit_impulse: jax.Array
     dof_frames: DofFrames
     time: jax.Array
@@ -51,6 +51,11 @@ def _check_shape(name: str, value, shape: tuple) -> jax.Array:
     value = jnp.asarray(value)
     if value.shape != shape:
         raise ValueError(f"{name} must have shape {shape}, got {value.shape}")
+    # Values known now (not traced) are checked for NaN/inf here, where the
+    # message can still say which input was bad.
+    if not isinstance(value, jax.core.Tracer) and not bool(jnp.isfinite(value).all()):
+        bad = np.nonzero(~np.isfinite(np.asarray(value)))[0].tolist()
+        raise ValueError(f"{name} holds non-finite values at indices {bad}")
     return value
 
 
@@ -71,7 +76,7 @@ def init(model: Model, q: jax.Array | None = None, qd: jax.Array | None = None) 
         contact=contact,
         actuator_force=jnp.zeros(model.nu, dtype),
         qf_actuator=jnp.zeros(model.nv, dtype),
-        joint_impulse=Motion(zeros3, zeros3),
+        joint_impulse=Force(zeros3, zeros3),
         limit_impulse=jnp.zeros(model.nv, dtype),
         dof_frames=frames,
         time=jnp.zeros((), dtype),
@@ -183,6 +188,6 @@ def _armature_impulse(
     return -arm * change / (1.0 + arm * dof_inv)
 
 
-def _joint_impulse_per_body(model: Model, lk: joints.Links, linear, angular) -> Motion:
+def _joint_impulse_per_body(model: Model, lk: joints.Links, linear, angular) -> Force:
     child = bodies_lib.onehot(lk.body, model.nbody)
-    return Motion(child.T @ linear, child.T @ angular)
+    return Force(child.T @ linear, child.T @ angular)
