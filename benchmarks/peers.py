@@ -51,18 +51,24 @@ def parse_json_lines(text: str) -> list[dict]:
 
 
 def run_brax_peer(
-    args: Sequence[str], python: str | None = None, timeout: float = 1800.0
+    args: Sequence[str],
+    python: str | None = None,
+    timeout: float = 1800.0,
+    xla_flags: str = "",
 ) -> list[dict]:
     """Runs ``brax_peer.py ARGS`` under the Brax python; returns its JSON rows.
 
+    ``xla_flags`` is the subprocess's whole ``XLA_FLAGS`` (default: none, i.e.
+    Brax as its users get it; importing tumble here must not leak its flag).
     Raises RuntimeError if no Brax python is found or the subprocess fails.
     """
     python = python or brax_python()
     if python is None:
         raise RuntimeError("no Brax venv: set TUMBLE_BRAX_PYTHON")
     cmd = [python, str(BRAX_PEER_SCRIPT), *args]
+    env = dict(os.environ, XLA_FLAGS=xla_flags)
     proc = subprocess.run(
-        cmd, check=False, capture_output=True, text=True, timeout=timeout
+        cmd, check=False, capture_output=True, text=True, timeout=timeout, env=env
     )
     if proc.returncode != 0:
         tail = proc.stderr[-2000:]
@@ -77,6 +83,7 @@ def brax_throughput(
     backend: str = "spring",
     python: str | None = None,
     repeats: int = 3,
+    xla_flags: str = "",
 ) -> list[dict]:
     """Brax env steps/s and compile seconds, one row per batch size."""
     args = [
@@ -92,7 +99,7 @@ def brax_throughput(
         "--repeats",
         str(repeats),
     ]
-    return run_brax_peer(args, python=python)
+    return run_brax_peer(args, python=python, xla_flags=xla_flags)
 
 
 def _mujoco_c_run(

@@ -152,10 +152,10 @@ def tumble_throughput(
 # Peers
 
 
-def brax_throughput(batch: int, steps: int, repeats: int) -> dict | None:
+def brax_throughput(batch: int, steps: int, repeats: int, xla_flags: str = "") -> dict | None:
     """Brax ant (spring) at one batch size, or an ``error`` entry."""
     try:
-        rows = peers.brax_throughput([batch], steps=steps, repeats=repeats)
+        rows = peers.brax_throughput([batch], steps=steps, repeats=repeats, xla_flags=xla_flags)
     except Exception as e:  # noqa: BLE001 - report, don't abort the run
         return {"error": str(e)[-500:]}
     return rows[0] if rows else {"error": "no output"}
@@ -263,9 +263,17 @@ def measure(args: argparse.Namespace, xml: Path) -> dict:
         )
         log(f"batch {batch} tumble: {row['tumble']}")
         if use_peer:
+            # Brax as its users run it, and with tumble's CPU flag, so the
+            # ratio cannot come from the flag alone.
             row["brax"] = brax_throughput(batch, args.steps, args.repeats)
             row["ratio"] = ratio(row["tumble"], row["brax"])
             log(f"batch {batch} brax: {row['brax']}")
+            if args.brax_with_flag:
+                from tumble import _xla
+
+                row["brax_flag"] = brax_throughput(batch, args.steps, args.repeats, _xla.FLAG)
+                row["ratio_flag"] = ratio(row["tumble"], row["brax_flag"])
+                log(f"batch {batch} brax with {_xla.FLAG}: {row['brax_flag']}")
         result["results"].append(row)
     result["nan"] = any(r["tumble"]["nan_envs"] > 0 for r in result["results"])
     return result
@@ -294,6 +302,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="unroll substeps in Python instead of an inner lax.scan",
     )
     p.add_argument("--no-peer", action="store_true", help="skip Brax and MuJoCo C")
+    p.add_argument(
+        "--brax-with-flag",
+        action="store_true",
+        help="also time Brax with tumble's XLA CPU flag",
+    )
     p.add_argument("--json", type=Path, default=None, help="also write here")
     return p.parse_args(argv)
 
