@@ -180,11 +180,6 @@ def test_chain_with_stacked_hinges_matches_mujoco(chain3_traj):
     np.testing.assert_allclose(got, ref, atol=1.5e-2)
 
 
-@pytest.mark.xfail(
-    reason="engine bug: joint springs with the default gains (position 0.2, velocity 0.5) "
-    "go unstable on this chain after ~0.5 s (|qd| > 1000 rad/s); velocity gain 0.3 is stable",
-    strict=False,
-)
 def test_chain_with_stacked_hinges_stays_stable(chain3_traj):
     traj = chain3_traj
     # MuJoCo's max |qvel| over this second is ~12 rad/s.
@@ -199,12 +194,6 @@ TWO_BY_TWO = f"""<mujoco><option timestep="{DT}"/><default><geom contype="0" con
 </body></worldbody></mujoco>"""
 
 
-@pytest.mark.xfail(
-    reason="engine bug: two capsules each on 2 stacked hinges, released from rest at 0.3 rad, "
-    "blow up within 40 steps with the default joint gains (|qd| ~1e5 rad/s); "
-    "joint_velocity_gain=0.3 or joint_position_gain=0.05 match MuJoCo to 3e-4",
-    strict=False,
-)
 def test_two_link_universal_joint_chain_matches_mujoco():
     q0, qd0 = np.full(4, 0.3), np.zeros(4)
     n = 200
@@ -219,12 +208,6 @@ GIMBAL_MOTOR = f"""<mujoco><option timestep="{DT}" gravity="0 0 0"/><worldbody>
 </worldbody><actuator><motor joint="j0"/></actuator></mujoco>"""
 
 
-@pytest.mark.xfail(
-    reason="engine bug: generalized forces on a body with 3 stacked hinges are applied as "
-    "torque tau_i * axis_i, which leaks into the other dofs when the axes are not orthogonal "
-    "(middle angle != 0); q[0], q[2] end 0.029, 0.057 rad off MuJoCo, not converging with dt",
-    strict=False,
-)
 def test_motor_on_three_stacked_hinges_matches_mujoco():
     q0, qd0 = np.array([0.3, 0.6, -0.3]), np.zeros(3)
     n = 200

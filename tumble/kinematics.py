@@ -60,7 +60,8 @@ class DofFrames:
     its parent.
 
     Attributes:
-      ang: (nv, 3) rotation axis.
+      ang: (nv, 3) rotation axis (for stacked hinges, the dual basis of the
+        hinge axes, so that ``qd_i = ang_i . w`` and forces act on one hinge only).
       lin: (nv, 3) translation axis.
       point: (nv, 3) where the force acts.
     """
@@ -160,18 +161,26 @@ def _hinge_angles(axes: jax.Array, q_rel: jax.Array) -> list[jax.Array]:
     return [t1, t2, t3]
 
 
-def _solve_small(axes: jax.Array, w: jax.Array) -> jax.Array:
-    """Least-squares rates (nb, nh) with sum_i axes[:, i] * rate_i = w (nb, 3)."""
-    rhs = math.dot(axes, w[:, None])
+def _dual_basis(axes: jax.Array) -> jax.Array:
+    """Dual vectors (nb, nh, 3) of stacked hinge axes (nb, nh, 3): dual_i . axis_j = delta_ij.
+
+    A body turning at rates qd about the axes has angular velocity
+    ``sum_i axis_i qd_i``, so ``qd_i = dual_i . w``; and a torque ``sum_i
+    dual_i tau_i`` does work ``tau_i`` per unit rate of hinge i alone. The axes
+    of stacked hinges are not orthogonal once the middle hinge turns, so the
+    axes themselves would leak one hinge's force into the others.
+    """
     nh = axes.shape[1]
     if nh == 1:
-        return rhs
+        return axes
     gram = jnp.sum(axes[:, :, None] * axes[:, None, :], -1)
     if nh == 2:
         a, b, d = gram[:, 0, 0], gram[:, 0, 1], gram[:, 1, 1]
         det = a * d - b * b
-        return jnp.stack([d * rhs[:, 0] - b * rhs[:, 1], a * rhs[:, 1] - b * rhs[:, 0]], -1) / det[:, None]
-    return math.mat_vec(math.inv3(gram), rhs)
+        inv = jnp.stack([jnp.stack([d, -b], -1), jnp.stack([-b, a], -1)], -2) / det[:, None, None]
+    else:
+        inv = math.inv3(gram)
+    return jnp.sum(inv[:, :, :, None] * axes[:, None, :, :], axis=2)
 
 
 def inverse(model: Model, x: Transform, xd: Motion, q_prev: jax.Array) -> tuple[jax.Array, jax.Array, DofFrames]:
@@ -243,9 +252,9 @@ def inverse(model: Model, x: Transform, xd: Motion, q_prev: jax.Array) -> tuple[
                 world.append(math.rotate(local[:, 1], mid))
             if g.nhinge >= 2:
                 world.append(math.rotate(local[:, -1], rot))
-            world = jnp.stack(world, 1)
-            d_idx.append(model.jnt_dofadr[g.hinges]), d_val.append(_solve_small(world, w_rel))
-            ang_axes.append(world), lin_axes.append(jnp.zeros_like(world))
+            dual = _dual_basis(jnp.stack(world, 1))
+            d_idx.append(model.jnt_dofadr[g.hinges]), d_val.append(math.dot(dual, w_rel[:, None]))
+            ang_axes.append(dual), lin_axes.append(jnp.zeros_like(dual))
         if g.nslide or g.nhinge:
             n = g.nslide + g.nhinge
             frames.append(

@@ -115,14 +115,14 @@ def impulses(model: Model, lk: Links, x: Transform, b: Bodies) -> tuple[jax.Arra
         (b.inv_mass[c] + p_im)[:, None, None] * eye + _skew_sandwich(rc, b.inv_inertia[c]) + _skew_sandwich(rp, p_ii)
     )
     target = -(model.opt.joint_position_gain / dt) * (anchor_c - anchor_p) - model.opt.joint_velocity_gain * v_rel
-    linear = math.mat_vec(lin_lock, math.mat_vec(math.inv3(k_lin), math.mat_vec(lin_lock, target)))
+    linear = math.mat_vec(_locked_mass(k_lin, lin_lock), target)
 
     # Angular: error rotation of the child relative to its parent on the locked directions.
     a_first = math.rotate(_gather(model.jnt_axis, lk.first_hinge, jnp.zeros(3)), rot0)
     a_last = math.rotate(_gather(model.jnt_axis, lk.last_hinge, jnp.zeros(3)), crot)
     q_err = math.quat_mul(crot, math.quat_inv(rot0))
     q_err = jnp.where(q_err[:, :1] < 0, -q_err, q_err)
-    n_two = math.cross(a_last, a_first)
+    n_two = math.normalize(math.cross(a_last, a_first))[0]
     rest_dot = math.dot(
         _gather(model.jnt_axis, lk.first_hinge, jnp.zeros(3)), _gather(model.jnt_axis, lk.last_hinge, jnp.zeros(3))
     )
@@ -141,8 +141,18 @@ def impulses(model: Model, lk: Links, x: Transform, b: Bodies) -> tuple[jax.Arra
     target = -(model.opt.joint_position_gain / dt) * error - model.opt.joint_velocity_gain * math.mat_vec(
         ang_lock, w_rel
     )
-    k_ang = b.inv_inertia[c] + p_ii
-    # Regularize: a locked direction always has inertia, free ones are projected out.
-    k_inv = math.inv3(k_ang + 1e-9 * eye)
-    angular = math.mat_vec(ang_lock, math.mat_vec(k_inv, math.mat_vec(ang_lock, target)))
+    angular = math.mat_vec(_locked_mass(b.inv_inertia[c] + p_ii, ang_lock), target)
     return anchor_c, linear, angular
+
+
+def _locked_mass(k: jax.Array, lock: jax.Array) -> jax.Array:
+    """Effective mass ``(P K P)^+`` on the locked subspace of projector ``P``.
+
+    ``P K^-1 P`` would be wrong whenever ``K``'s principal axes are not aligned
+    with the locked directions: for a thin capsule it overestimates the inertia
+    about a tilted locked axis many times over, and the joint spring explodes.
+    ``P K P + (I - P)`` is block diagonal over the locked and free subspaces, so
+    its inverse minus ``I - P`` is exactly the pseudo-inverse.
+    """
+    free = jnp.eye(3, dtype=k.dtype) - lock
+    return math.inv3(math.mat_mul(math.mat_mul(lock, k), lock) + free) - free
