@@ -46,6 +46,9 @@ class Options:
       restitution_threshold: () approach speed (m/s) below which contacts do not
         bounce, so resting objects settle.
       contact_iterations: number of Jacobi passes over the contacts per step.
+      armature_iterations: number of relaxed Jacobi passes that give joints
+        their armature inertia on chains (more: closer to MuJoCo's joint-space
+        armature; 1 is enough without armature, which then uses one pass).
     """
 
     timestep: jax.Array
@@ -56,6 +59,7 @@ class Options:
     contact_slop: jax.Array
     restitution_threshold: jax.Array
     contact_iterations: int = struct.field(static=True, default=2)
+    armature_iterations: int = struct.field(static=True, default=4)
 
 
 class CollisionGroup(NamedTuple):

@@ -95,14 +95,15 @@ def _check_supported(mj: mujoco.MjModel) -> None:
 
 def _options(mj: mujoco.MjModel, overrides: dict) -> model_lib.Options:
     values = dict(_DEFAULT_OPTIONS, timestep=float(mj.opt.timestep), gravity=np.array(mj.opt.gravity))
-    iterations = overrides.pop("contact_iterations", 2)
+    # Without armature one pass (for implicit damping) is all the model needs.
+    armature_passes = 4 if np.any(mj.dof_armature > 0) else 1
+    defaults = (("contact_iterations", 2), ("armature_iterations", armature_passes))
+    counts = {k: int(overrides.pop(k, d)) for k, d in defaults}
     unknown = set(overrides) - set(values)
     if unknown:
-        raise TypeError(f"unknown option(s) {sorted(unknown)}; known: {sorted(values) + ['contact_iterations']}")
+        raise TypeError(f"unknown option(s) {sorted(unknown)}; known: {sorted(values) + sorted(counts)}")
     values.update(overrides)
-    return model_lib.Options(
-        contact_iterations=int(iterations), **{k: jnp.asarray(v, dtype=float) for k, v in values.items()}
-    )
+    return model_lib.Options(**counts, **{k: jnp.asarray(v, dtype=float) for k, v in values.items()})
 
 
 def _restitution(mj: mujoco.MjModel) -> np.ndarray:

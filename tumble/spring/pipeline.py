@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from tumble import kinematics, math, struct
+from tumble import model as model_lib
 from tumble.collision import driver
 from tumble.collision.driver import Contact
 from tumble.kinematics import DofFrames
@@ -140,7 +141,7 @@ def step(model: Model, state: State, ctrl: jax.Array) -> State:
     lk = joints.links(model)
     point, linear, angular = joints.impulses(model, lk, x, b)
     b = _kick(b, *_wrench(model, b, lk.parent, lk.body, point, linear, angular))
-    b = _kick(b, *_dof_wrench(model, b, frames, _armature_impulse(model, frames, b, rates, dof_inv)))
+    b = _apply_armature(model, frames, b, rates, dof_inv)
 
     # Contacts act last so that they decide the normal velocities.
     contact = driver.collide(model, x)
@@ -173,19 +174,43 @@ def step(model: Model, state: State, ctrl: jax.Array) -> State:
     )
 
 
-def _armature_impulse(
+def _joint_share(model: Model) -> np.ndarray:
+    """(nv,) 1 / (joints meeting at the busier of each dof's two bodies), free joints not counted."""
+    count = np.zeros(model.nbody)
+    for j in range(model.njnt):
+        if model.jnt_type[j] == model_lib.FREE:
+            continue
+        b = model.jnt_body[j]
+        count[b] += 1
+        if model.body_parent[b] >= 0:
+            count[model.body_parent[b]] += 1
+    child = bodies_lib.dof_body(model)
+    parent = model.body_parent[child]
+    busiest = np.maximum(count[child], np.where(parent >= 0, count[np.maximum(parent, 0)], 0))
+    return 1.0 / np.maximum(busiest, 1.0)
+
+
+def _apply_armature(
     model: Model, frames: DofFrames, b: bodies_lib.Bodies, rates_before: jax.Array, dof_inv: jax.Array
-) -> jax.Array:
-    """(nv,) internal generalized impulses giving each dof its armature inertia.
+) -> bodies_lib.Bodies:
+    """Gives each dof its armature (and implicit damping) inertia against the step's rate change.
 
     MuJoCo adds armature to the joint-space mass matrix diagonal: it resists a
-    change of the joint rate with no reaction elsewhere. Here the rate change
-    the step produced is scaled by 1 / (1 + armature / inertia) with equal and
-    opposite impulses on the joint's two bodies.
+    change of the joint rate with no reaction elsewhere. Here internal impulses
+    ``lam`` (equal and opposite on the joint's two bodies) are sought with
+    ``lam_i = -armature_i * (rate change of dof i)``, by relaxed Jacobi passes:
+    dofs that meet at one body share the correction, or a chain would
+    overshoot and diverge.
     """
-    change = bodies_lib.dof_rates(model, frames, b) - rates_before
     arm = forces.joint_inertia(model)
-    return -arm * change / (1.0 + arm * dof_inv)
+    share = jnp.asarray(_joint_share(model), arm.dtype)
+    lam = jnp.zeros_like(arm)
+    for _ in range(model.opt.armature_iterations):
+        change = bodies_lib.dof_rates(model, frames, b) - rates_before
+        delta = share * (-arm * change - lam) / (1.0 + arm * dof_inv)
+        lam = lam + delta
+        b = _kick(b, *_dof_wrench(model, b, frames, delta))
+    return b
 
 
 def _joint_impulse_per_body(model: Model, lk: joints.Links, linear, angular) -> Force:
