@@ -78,8 +78,8 @@ def test_damped_double_pendulum_matches_mujoco():
 
 @pytest.mark.xfail(
     reason="known approximation: armature on a chain comes from relaxed Jacobi passes "
-    "(default 4): 0.10 rad off MuJoCo after 0.5 s (was 0.24 with one pass); a single "
-    "pendulum with armature matches",
+    "(default 8) over the local dof coupling: 0.07 rad off MuJoCo after 0.5 s (was 0.24 "
+    "with one pass); a single pendulum with armature matches",
     strict=False,
 )
 def test_double_pendulum_with_armature_matches_mujoco():
@@ -101,14 +101,14 @@ def test_triple_pendulum_with_armature_stays_finite():
     got = tumble_rollout(TRIPLE_ARMATURE, TRIPLE_Q0, TRIPLE_QD0, 500)
     assert np.all(np.isfinite(got))
     ref = mujoco_rollout(TRIPLE_ARMATURE, TRIPLE_Q0, TRIPLE_QD0, 500)
-    # Measured 0.11 rad with the default 4 passes (0.02 with 8): bounded, not exact.
+    # Measured 0.024 rad with the default 8 passes (0.11 with 4): bounded, not exact.
     np.testing.assert_allclose(got, ref, atol=0.2)
 
 
 @pytest.mark.xfail(
     reason="known approximation: armature on chains comes from relaxed Jacobi passes in "
-    "maximal coordinates; with the default 4 passes the triple chain is 0.11 rad off "
-    "MuJoCo after 0.5 s (8 passes: 0.02)",
+    "maximal coordinates; with the default 8 passes the triple chain is 0.024 rad off "
+    "MuJoCo after 0.5 s (4 passes: 0.11)",
     strict=False,
 )
 def test_triple_pendulum_with_armature_matches_mujoco():

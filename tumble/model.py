@@ -130,6 +130,10 @@ class Model:
     qpos_spring: jax.Array  # (nq,) spring rest pose
     dof_damping: jax.Array  # (nv,)
     dof_armature: jax.Array  # (nv,)
+    # Dofs with armature or damping when loaded: the spring pipeline's joint-space
+    # inertia solve covers only these (a parameter randomized away from exactly
+    # zero on another dof has no effect: give it a tiny nonzero value instead).
+    dof_jointspace: np.ndarray = struct.field(static=True)
 
     # Geoms. geom_body (ngeom,) tumble body index, -1 = world.
     geom_type: np.ndarray = struct.field(static=True)

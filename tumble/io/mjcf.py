@@ -96,7 +96,7 @@ def _check_supported(mj: mujoco.MjModel) -> None:
 def _options(mj: mujoco.MjModel, overrides: dict) -> model_lib.Options:
     values = dict(_DEFAULT_OPTIONS, timestep=float(mj.opt.timestep), gravity=np.array(mj.opt.gravity))
     # Without armature one pass (for implicit damping) is all the model needs.
-    armature_passes = 4 if np.any(mj.dof_armature > 0) else 1
+    armature_passes = 8 if np.any(mj.dof_armature > 0) else 1
     defaults = (("contact_iterations", 2), ("armature_iterations", armature_passes))
     counts = {k: int(overrides.pop(k, d)) for k, d in defaults}
     unknown = set(overrides) - set(values)
@@ -165,6 +165,7 @@ def from_mujoco(mj: mujoco.MjModel, **options: Any) -> model_lib.Model:
         qpos_spring=f(mj.qpos_spring),
         dof_damping=f(mj.dof_damping),
         dof_armature=f(mj.dof_armature),
+        dof_jointspace=np.nonzero((mj.dof_armature > 0) | (mj.dof_damping > 0))[0].astype(np.int32),
         geom_type=np.array(mj.geom_type, dtype=np.int32),
         geom_body=np.array(geom_body, dtype=np.int32),
         geom_pos=f(mj.geom_pos),

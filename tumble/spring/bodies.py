@@ -6,7 +6,6 @@ import numpy as np
 
 from tumble import math, struct
 from tumble import model as model_lib
-from tumble.kinematics import DofFrames
 from tumble.model import Model
 from tumble.spatial import Motion, Transform
 
@@ -88,26 +87,3 @@ def to_frames(model: Model, com: jax.Array, rot: jax.Array, vel: jax.Array, ang:
 def dof_body(model: Model) -> np.ndarray:
     """(nv,) body of every dof (static)."""
     return _dof_body(model)
-
-
-def dof_rates(model: Model, frames: DofFrames, b: Bodies) -> jax.Array:
-    """(nv,) joint velocities implied by the body velocities, along each dof's frame."""
-    child = _dof_body(model)
-    parent = model.body_parent[child]
-    safe = np.maximum(parent, 0)
-    has_parent = jnp.asarray(parent >= 0)[:, None]
-    pang = jnp.where(has_parent, b.ang[safe], 0.0)
-    pvel = jnp.where(has_parent, b.vel[safe] + math.cross(b.ang[safe], frames.point - b.com[safe]), 0.0)
-    vel = b.vel[child] + math.cross(b.ang[child], frames.point - b.com[child])
-    return math.dot(frames.ang, b.ang[child] - pang) + math.dot(frames.lin, vel - pvel)
-
-
-def dof_inv_inertia(model: Model, frames: DofFrames, b: Bodies) -> jax.Array:
-    """(nv,) inverse of the inertia (or mass) each dof moves, both its bodies counted (armature excluded)."""
-    child = _dof_body(model)
-    parent = model.body_parent[child]
-    safe = np.maximum(parent, 0)
-    has_parent = jnp.asarray(parent >= 0)
-    ii = b.inv_inertia[child] + jnp.where(has_parent[:, None, None], b.inv_inertia[safe], 0.0)
-    im = b.inv_mass[child] + jnp.where(has_parent, b.inv_mass[safe], 0.0)
-    return math.quad_form(frames.ang, ii, frames.ang) + im * math.dot(frames.lin, frames.lin)

@@ -12,7 +12,7 @@ from tumble.kinematics import DofFrames
 from tumble.model import Model
 from tumble.spatial import Force, Motion, Transform
 from tumble.spring import bodies as bodies_lib
-from tumble.spring import contacts, forces, joints
+from tumble.spring import contacts, dofs, forces, joints
 
 
 @struct.dataclass
@@ -100,13 +100,6 @@ def _wrench(model: Model, b: bodies_lib.Bodies, first: np.ndarray, second: np.nd
     return total[:, :3], total[:, 3:]
 
 
-def _dof_wrench(model: Model, b: bodies_lib.Bodies, frames: DofFrames, tau: jax.Array):
-    """Body impulses of generalized impulses ``tau (nv,)``."""
-    child = bodies_lib.dof_body(model)
-    linear, angular = tau[:, None] * frames.lin, tau[:, None] * frames.ang
-    return _wrench(model, b, model.body_parent[child], child, frames.point, linear, angular)
-
-
 def _kick(b: bodies_lib.Bodies, linear: jax.Array, angular: jax.Array) -> bodies_lib.Bodies:
     """Applies body impulses (nbody, 3) to the COM velocities."""
     return b.replace(
@@ -121,7 +114,8 @@ def step(model: Model, state: State, ctrl: jax.Array) -> State:
     dt = model.opt.timestep
     x, frames = state.x, state.dof_frames
     b = bodies_lib.from_state(model, x, state.xd)
-    dof_inv = bodies_lib.dof_inv_inertia(model, frames, b)
+    jac = dofs.jacobian(model, frames, b)
+    dof_inv = dofs.diagonal(model, jac)
 
     # Joint-space forces (actuators, joint springs and dampers): armature and
     # damping divide the rate change they cause. Then limits stop what remains
@@ -132,16 +126,16 @@ def step(model: Model, state: State, ctrl: jax.Array) -> State:
     scale = 1.0 / (1.0 + forces.joint_inertia(model) * dof_inv)
     explicit = qf * dt * scale
     limit = forces.limit_impulse(model, state.q, state.qd + dof_inv * explicit, dof_inv)
-    b = _kick(b, *_dof_wrench(model, b, frames, explicit + limit * scale))
+    b = dofs.kick(model, jac, b, explicit + limit * scale)
     b = b.replace(vel=b.vel + (dt * (b.inv_mass > 0))[:, None] * model.opt.gravity)
-    rates = bodies_lib.dof_rates(model, frames, b)
+    rates = dofs.rates(model, jac, b)
 
     # Joint springs hold the bodies together; armature resists the rate change
     # that gravity and the springs caused.
     lk = joints.links(model)
     point, linear, angular = joints.impulses(model, lk, x, b)
     b = _kick(b, *_wrench(model, b, lk.parent, lk.body, point, linear, angular))
-    b = _apply_armature(model, frames, b, rates, dof_inv)
+    b = _apply_armature(model, jac, b, rates)
 
     # Contacts act last so that they decide the normal velocities.
     contact = driver.collide(model, x)
@@ -191,26 +185,31 @@ def _joint_share(model: Model) -> np.ndarray:
 
 
 def _apply_armature(
-    model: Model, frames: DofFrames, b: bodies_lib.Bodies, rates_before: jax.Array, dof_inv: jax.Array
+    model: Model, jac: dofs.Jacobian, b: bodies_lib.Bodies, rates_before: jax.Array
 ) -> bodies_lib.Bodies:
     """Gives each dof its armature (and implicit damping) inertia against the step's rate change.
 
     MuJoCo adds armature to the joint-space mass matrix diagonal: it resists a
     change of the joint rate with no reaction elsewhere. Here internal impulses
-    ``lam`` (equal and opposite on the joint's two bodies) are sought with
-    ``lam_i = -armature_i * (rate change of dof i)``, by relaxed Jacobi passes:
-    dofs that meet at one body share the correction, or a chain would
-    overshoot and diverge.
+    ``lam`` (equal and opposite on the joint's two bodies) solve
+    ``lam = -armature * (rate change + coupling @ lam)`` by relaxed Jacobi
+    passes over the dof coupling matrix: cheap, since the passes need no body
+    velocities; dofs that meet at one body share the correction, or a chain
+    would overshoot. Only the dofs that had armature or damping at load time
+    (``model.dof_jointspace``) take part.
     """
-    arm = forces.joint_inertia(model)
-    share = jnp.asarray(_joint_share(model), arm.dtype)
+    sel = model.dof_jointspace
+    if len(sel) == 0:
+        return b
+    coupling = dofs.response(model, jac, sel)
+    arm = forces.joint_inertia(model)[sel]
+    share = jnp.asarray(_joint_share(model)[sel], arm.dtype)
+    change = (dofs.rates(model, jac, b) - rates_before)[sel]
+    diag = 1.0 + arm * jnp.diagonal(coupling)
     lam = jnp.zeros_like(arm)
     for _ in range(model.opt.armature_iterations):
-        change = bodies_lib.dof_rates(model, frames, b) - rates_before
-        delta = share * (-arm * change - lam) / (1.0 + arm * dof_inv)
-        lam = lam + delta
-        b = _kick(b, *_dof_wrench(model, b, frames, delta))
-    return b
+        lam = lam + share * (-arm * (change + coupling @ lam) - lam) / diag
+    return dofs.kick_subset(model, jac, b, sel, lam)
 
 
 def _joint_impulse_per_body(model: Model, lk: joints.Links, linear, angular) -> Force:
