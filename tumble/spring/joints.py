@@ -106,43 +106,60 @@ def impulses(model: Model, lk: Links, x: Transform, b: Bodies) -> tuple[jax.Arra
     anchor_p = pos0 + math.rotate(local_anchor, rot0)
 
     # Linear: hold the anchor, except along slide axes (fixed in the parent frame).
-    slide_axes = math.rotate(_gather(model.jnt_axis, lk.slides, jnp.zeros(3)), rot0[:, None])
-    eye = jnp.eye(3, dtype=dtype)
-    lin_lock = eye - jnp.sum(math.outer(slide_axes, slide_axes), axis=1)
     rc, rp = anchor_c - b.com[c], anchor_c - pcom
     v_rel = (b.vel[c] + math.cross(b.ang[c], rc)) - (pvel + math.cross(pang, rp))
+    eye = jnp.eye(3, dtype=dtype)
     k_lin = (
         (b.inv_mass[c] + p_im)[:, None, None] * eye + _skew_sandwich(rc, b.inv_inertia[c]) + _skew_sandwich(rp, p_ii)
     )
     target = -(model.opt.joint_position_gain / dt) * (anchor_c - anchor_p) - model.opt.joint_velocity_gain * v_rel
-    linear = math.mat_vec(_locked_mass(k_lin, lin_lock), target)
+    if (lk.slides >= 0).any():
+        slide_axes = math.rotate(_gather(model.jnt_axis, lk.slides, jnp.zeros(3)), rot0[:, None])
+        lin_lock = eye - jnp.sum(math.outer(slide_axes, slide_axes), axis=1)
+        linear = math.mat_vec(_locked_mass(k_lin, lin_lock), target)
+    else:
+        linear = math.mat_vec(math.inv3(k_lin), target)
 
-    # Angular: error rotation of the child relative to its parent on the locked directions.
-    a_first = math.rotate(_gather(model.jnt_axis, lk.first_hinge, jnp.zeros(3)), rot0)
-    a_last = math.rotate(_gather(model.jnt_axis, lk.last_hinge, jnp.zeros(3)), crot)
-    q_err = math.quat_mul(crot, math.quat_inv(rot0))
-    q_err = jnp.where(q_err[:, :1] < 0, -q_err, q_err)
-    n_two = math.normalize(math.cross(a_last, a_first))[0]
-    rest_dot = math.dot(
-        _gather(model.jnt_axis, lk.first_hinge, jnp.zeros(3)), _gather(model.jnt_axis, lk.last_hinge, jnp.zeros(3))
-    )
-    all_, two, one = (jnp.asarray(m, dtype)[:, None] for m in (lk.lock_all, lk.lock_two, lk.lock_one))
-    error = (
-        all_ * 2.0 * q_err[:, 1:]
-        + two * math.cross(a_first, a_last)
-        + one * (math.dot(a_first, a_last) - rest_dot)[:, None] * n_two
-    )
-    ang_lock = (
-        all_[..., None] * eye
-        + two[..., None] * (eye - math.outer(a_first, a_first))
-        + one[..., None] * math.outer(n_two, n_two)
-    )
+    # Angular: error rotation of the child relative to its parent on the locked
+    # directions, one closed form per kind of lock (static groups of links).
+    k_ang = b.inv_inertia[c] + p_ii
     w_rel = b.ang[c] - pang
-    target = -(model.opt.joint_position_gain / dt) * error - model.opt.joint_velocity_gain * math.mat_vec(
-        ang_lock, w_rel
-    )
-    angular = math.mat_vec(_locked_mass(b.inv_inertia[c] + p_ii, ang_lock), target)
+    angular = jnp.zeros_like(w_rel)
+    for kind, mask in (("all", lk.lock_all), ("two", lk.lock_two), ("one", lk.lock_one)):
+        idx = np.nonzero(mask)[0]
+        if len(idx):
+            sub = _angular(model, lk, kind, idx, rot0[idx], crot[idx], k_ang[idx], w_rel[idx])
+            angular = sub if len(idx) == len(mask) else angular.at[idx].set(sub)
     return anchor_c, linear, angular
+
+
+def _angular(model: Model, lk: Links, kind: str, idx: np.ndarray, rot0, crot, k_ang, w_rel) -> jax.Array:
+    """Angular spring impulses of the links ``idx`` that share one kind of lock."""
+    gain_p, gain_v = model.opt.joint_position_gain / model.opt.timestep, model.opt.joint_velocity_gain
+    if kind == "all":
+        # Welded rotation: the error is the rotation vector of child vs rest.
+        q_err = math.quat_mul(crot, math.quat_inv(rot0))
+        q_err = jnp.where(q_err[:, :1] < 0, -q_err, q_err)
+        return math.mat_vec(math.inv3(k_ang), -gain_p * 2.0 * q_err[:, 1:] - gain_v * w_rel)
+    local_first = model.jnt_axis[lk.first_hinge[idx]]
+    local_last = model.jnt_axis[lk.last_hinge[idx]]
+    a_first = math.rotate(local_first, rot0)
+    a_last = math.rotate(local_last, crot)
+    if kind == "two":
+        # One hinge: both directions normal to the axis are locked. The impulse
+        # K^-1 t - K^-1 a (a.K^-1 t) / (a.K^-1 a) has no part along the axis and
+        # gives exactly the target on the locked plane.
+        error = math.cross(a_first, a_last)
+        target = -gain_p * error - gain_v * (w_rel - math.dot(a_first, w_rel)[:, None] * a_first)
+        k_inv = math.inv3(k_ang)
+        kt, ka = math.mat_vec(k_inv, target), math.mat_vec(k_inv, a_first)
+        return kt - ka * (math.dot(a_first, kt) / math.dot(a_first, ka))[:, None]
+    # Two hinges: only the direction normal to both axes is locked, holding
+    # their angle at its rest value.
+    n = math.normalize(math.cross(a_last, a_first))[0]
+    error = math.dot(a_first, a_last) - math.dot(local_first, local_last)
+    target = -gain_p * error - gain_v * math.dot(n, w_rel)
+    return n * (target / math.quad_form(n, k_ang, n))[:, None]
 
 
 def _locked_mass(k: jax.Array, lock: jax.Array) -> jax.Array:
