@@ -46,6 +46,9 @@ class Options:
       restitution_threshold: () approach speed (m/s) below which contacts do not
         bounce, so resting objects settle.
       contact_iterations: number of Jacobi passes over the contacts per step.
+        The loader uses 1 when every contact is against the static world (the
+        warm start carries the solve across steps) and 4 when moving bodies
+        touch each other (a stack needs passes within a step to stand).
       armature_iterations: number of relaxed Jacobi passes that give joints
         their armature inertia on chains (more: closer to MuJoCo's joint-space
         armature; 1 is enough without armature, which then uses one pass).

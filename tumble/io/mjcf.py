@@ -93,11 +93,14 @@ def _check_supported(mj: mujoco.MjModel) -> None:
             raise UnsupportedError(f"{label}: only none/affine actuator bias is supported")
 
 
-def _options(mj: mujoco.MjModel, overrides: dict) -> model_lib.Options:
+def _options(mj: mujoco.MjModel, overrides: dict, body_body_contacts: bool) -> model_lib.Options:
     values = dict(_DEFAULT_OPTIONS, timestep=float(mj.opt.timestep), gravity=np.array(mj.opt.gravity))
     # Without armature one pass (for implicit damping) is all the model needs.
     armature_passes = 8 if np.any(mj.dof_armature > 0) else 1
-    defaults = (("contact_iterations", 2), ("armature_iterations", armature_passes))
+    # Contacts against the static world converge over steps from the warm
+    # start; contacts between moving bodies (stacks) need passes within a step.
+    contact_passes = 4 if body_body_contacts else 1
+    defaults = (("contact_iterations", contact_passes), ("armature_iterations", armature_passes))
     counts = {k: int(overrides.pop(k, d)) for k, d in defaults}
     unknown = set(overrides) - set(values)
     if unknown:
@@ -119,6 +122,12 @@ def _actuator_ranges(limited: np.ndarray, ranges: np.ndarray) -> np.ndarray:
     out = np.array(ranges, dtype=float)
     out[~limited.astype(bool)] = [-np.inf, np.inf]
     return out
+
+
+def _has_body_body_contacts(mj: mujoco.MjModel, groups) -> bool:
+    """True if some collision pair has both geoms on bodies that move."""
+    moving = mj.body_weldid[mj.geom_bodyid] != 0
+    return any(bool((moving[g.geom1] & moving[g.geom2]).any()) for g in groups)
 
 
 def from_mujoco(mj: mujoco.MjModel, **options: Any) -> model_lib.Model:
@@ -182,5 +191,5 @@ def from_mujoco(mj: mujoco.MjModel, **options: Any) -> model_lib.Model:
         actuator_bias=f(mj.actuator_biasprm[:, :3]),
         actuator_ctrlrange=f(_actuator_ranges(mj.actuator_ctrllimited, mj.actuator_ctrlrange)),
         actuator_forcerange=f(_actuator_ranges(mj.actuator_forcelimited, mj.actuator_forcerange)),
-        opt=_options(mj, dict(options)),
+        opt=_options(mj, dict(options), _has_body_body_contacts(mj, groups)),
     )

@@ -51,8 +51,6 @@ def solve(model: Model, contact: Contact, warm: jax.Array, b: Bodies) -> jax.Arr
     im1, im2 = _gather(b.inv_mass, b1), _gather(b.inv_mass, b2)
     ii1, ii2 = _gather(b.inv_inertia, b1), _gather(b.inv_inertia, b2)
     r1, r2 = contact.pos - _gather(b.com, b1), contact.pos - _gather(b.com, b2)
-    k = [_point_mass(r1, d, im1, ii1) + _point_mass(r2, d, im2, ii2) for d in (n, t1, t2)]
-    k = [jnp.maximum(kk, 1e-12) for kk in k]
     e1, e2 = onehot(b1, model.nbody), onehot(b2, model.nbody)
     active = contact.active.astype(n.dtype)
 
@@ -82,15 +80,15 @@ def solve(model: Model, contact: Contact, warm: jax.Array, b: Bodies) -> jax.Arr
     pt1, pt2 = math.dot(warm, t1) * active, math.dot(warm, t2) * active
     # Jacobi over contacts that share a body overshoots (a box's corners each
     # try to stop the whole box) and, with friction torques, can rock forever.
-    # Each contact takes 1/n of its correction, n = active contacts on its
-    # busiest body; warm starting still reaches the exact resting impulses.
+    # Mass splitting: each body's inverse mass counts once per active contact
+    # on it, so simultaneous corrections add up to about the right amount;
+    # warm starting still reaches the exact resting impulses.
     per_body = e1.T @ active + e2.T @ active
-    share = jnp.maximum(
-        jnp.where(b1 >= 0, per_body[np.maximum(b1, 0)], 0.0) * (im1 > 0),
-        jnp.where(b2 >= 0, per_body[np.maximum(b2, 0)], 0.0) * (im2 > 0),
-    )
-    relax = 1.0 / jnp.maximum(share, 1.0)
-
+    n1 = jnp.maximum(jnp.where(b1 >= 0, per_body[np.maximum(b1, 0)], 1.0), 1.0)
+    n2 = jnp.maximum(jnp.where(b2 >= 0, per_body[np.maximum(b2, 0)], 1.0), 1.0)
+    k = [n1 * _point_mass(r1, d, im1, ii1) + n2 * _point_mass(r2, d, im2, ii2) for d in (n, t1, t2)]
+    k = [jnp.maximum(kk, 1e-12) for kk in k]
+    relax = 1.0
     for _ in range(model.opt.contact_iterations):
         impulse = pn[:, None] * n + pt1[:, None] * t1 + pt2[:, None] * t2
         v = point_velocity(impulse)
