@@ -1,7 +1,6 @@
 """Contact behaviour between moving bodies, against what statics requires."""
 
 import numpy as np
-
 from conftest import init, load, rollout
 
 STACK = """<mujoco><option timestep="0.005"/><worldbody><geom type="plane" size="5 5 .1"/>
