@@ -44,6 +44,21 @@ def _dof_body(model: Model) -> np.ndarray:
     return out
 
 
+def gather_rows(a: jax.Array, idx: np.ndarray, fill=0.0) -> jax.Array:
+    """``a[idx]`` with rows where the static ``idx`` is -1 (the world) set to ``fill``.
+
+    Specialized on the static indices: no select when every row is a body, no
+    gather when every row is the world.
+    """
+    fill = jnp.asarray(fill, a.dtype)
+    if (idx >= 0).all():
+        return a[idx]
+    if (idx < 0).all():
+        return jnp.broadcast_to(fill, idx.shape + a.shape[1:])
+    mask = jnp.asarray(idx >= 0).reshape(idx.shape + (1,) * (a.ndim - 1))
+    return jnp.where(mask, a[np.maximum(idx, 0)], fill)
+
+
 def onehot(index: np.ndarray, n: int) -> np.ndarray:
     """(len(index), n) float one-hot rows; index -1 gives a zero row.
 

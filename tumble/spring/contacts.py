@@ -10,12 +10,11 @@ the previous step, which makes resting contact exact at steady state.
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from tumble import math
 from tumble.collision.driver import Contact
 from tumble.model import Model
-from tumble.spring.bodies import Bodies, onehot
+from tumble.spring.bodies import Bodies, gather_rows, onehot
 
 
 def _tangents(n: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -33,12 +32,6 @@ def _point_mass(r: jax.Array, d: jax.Array, inv_mass: jax.Array, inv_inertia: ja
     return inv_mass + math.quad_form(rd, inv_inertia, rd)
 
 
-def _gather(a: jax.Array, idx, fill=0.0) -> jax.Array:
-    safe = jnp.asarray(idx).clip(0)
-    mask = jnp.asarray(idx >= 0).reshape(idx.shape + (1,) * (a.ndim - 1))
-    return jnp.where(mask, a[safe], fill)
-
-
 def solve(model: Model, contact: Contact, warm: jax.Array, b: Bodies) -> jax.Array:
     """(ncon, 3) world impulses on geom2's body (geom1's body gets the opposite).
 
@@ -46,27 +39,29 @@ def solve(model: Model, contact: Contact, warm: jax.Array, b: Bodies) -> jax.Arr
     """
     dt = model.opt.timestep
     b1, b2 = contact.body1, contact.body2
+    # Against the world (static body1 everywhere, as for a robot on a floor)
+    # the body1 terms are zero: they are skipped rather than multiplied by zero.
+    world1 = bool((b1 < 0).all())
     n = contact.normal
     t1, t2 = _tangents(n)
-    im1, im2 = _gather(b.inv_mass, b1), _gather(b.inv_mass, b2)
-    ii1, ii2 = _gather(b.inv_inertia, b1), _gather(b.inv_inertia, b2)
-    r1, r2 = contact.pos - _gather(b.com, b1), contact.pos - _gather(b.com, b2)
+    im1, im2 = gather_rows(b.inv_mass, b1), gather_rows(b.inv_mass, b2)
+    ii1, ii2 = gather_rows(b.inv_inertia, b1), gather_rows(b.inv_inertia, b2)
+    r1, r2 = contact.pos - gather_rows(b.com, b1), contact.pos - gather_rows(b.com, b2)
     e1, e2 = onehot(b1, model.nbody), onehot(b2, model.nbody)
     active = contact.active.astype(n.dtype)
 
-    incidence = np.concatenate([e2, -e1]).T  # (nbody, 2 ncon)
-
     def relative_velocity(vel, ang):
         # Velocity of each contact point on body2 relative to body1.
-        v2 = _gather(vel, b2) + math.cross(_gather(ang, b2), r2)
-        v1 = _gather(vel, b1) + math.cross(_gather(ang, b1), r1)
-        return v2 - v1
+        v2 = gather_rows(vel, b2) + math.cross(gather_rows(ang, b2), r2)
+        if world1:
+            return v2
+        return v2 - (gather_rows(vel, b1) + math.cross(gather_rows(ang, b1), r1))
 
     def point_velocity(impulse):
         # Relative contact velocities with `impulse` applied on top of the bodies' velocities.
-        stacked = jnp.concatenate([impulse, math.cross(r2, impulse)], -1)
-        stacked = jnp.concatenate([stacked, jnp.concatenate([impulse, math.cross(r1, impulse)], -1)])
-        total = incidence @ stacked
+        total = e2.T @ jnp.concatenate([impulse, math.cross(r2, impulse)], -1)
+        if not world1:
+            total = total - e1.T @ jnp.concatenate([impulse, math.cross(r1, impulse)], -1)
         vel = b.vel + b.inv_mass[:, None] * total[:, :3]
         ang = b.ang + math.mat_vec(b.inv_inertia, total[:, 3:])
         return relative_velocity(vel, ang)
@@ -84,10 +79,14 @@ def solve(model: Model, contact: Contact, warm: jax.Array, b: Bodies) -> jax.Arr
     # on it, so simultaneous corrections add up to about the right amount;
     # warm starting still reaches the exact resting impulses.
     per_body = e1.T @ active + e2.T @ active
-    n1 = jnp.maximum(jnp.where(b1 >= 0, per_body[np.maximum(b1, 0)], 1.0), 1.0)
-    n2 = jnp.maximum(jnp.where(b2 >= 0, per_body[np.maximum(b2, 0)], 1.0), 1.0)
-    k = [n1 * _point_mass(r1, d, im1, ii1) + n2 * _point_mass(r2, d, im2, ii2) for d in (n, t1, t2)]
-    k = [jnp.maximum(kk, 1e-12) for kk in k]
+    n1 = jnp.maximum(gather_rows(per_body, b1, 1.0), 1.0)
+    n2 = jnp.maximum(gather_rows(per_body, b2, 1.0), 1.0)
+    k = []
+    for d in (n, t1, t2):
+        kk = n2 * _point_mass(r2, d, im2, ii2)
+        if not world1:
+            kk = kk + n1 * _point_mass(r1, d, im1, ii1)
+        k.append(jnp.maximum(kk, 1e-12))
     relax = 1.0
     for _ in range(model.opt.contact_iterations):
         impulse = pn[:, None] * n + pt1[:, None] * t1 + pt2[:, None] * t2
