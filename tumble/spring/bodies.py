@@ -18,7 +18,7 @@ class Bodies:
       com: (nbody, 3) world center of mass.
       vel: (nbody, 3) center-of-mass velocity.
       ang: (nbody, 3) angular velocity.
-      inertia: (nbody, 3, 3) world inertia about the COM.
+      principal: (nbody, 4) orientation of the principal inertia axes (world).
       inv_inertia: (nbody, 3, 3) its inverse; zero for bodies that cannot move.
       inv_mass: (nbody,) inverse mass; zero for bodies that cannot move.
     """
@@ -26,7 +26,7 @@ class Bodies:
     com: jax.Array
     vel: jax.Array
     ang: jax.Array
-    inertia: jax.Array
+    principal: jax.Array
     inv_inertia: jax.Array
     inv_mass: jax.Array
 
@@ -78,7 +78,6 @@ def from_state(model: Model, x: Transform, xd: Motion) -> Bodies:
     r = math.rotate(model.body_ipos, x.rot)
     rmat = math.quat_to_mat(rot_i)
     rmat_t = jnp.swapaxes(rmat, -1, -2)
-    inertia = math.mat_mul(rmat * model.body_inertia[:, None, :], rmat_t)
     # The principal frame gives the inverse directly; a static body's is zero.
     inv_diag = jnp.where(moving[:, None], 1.0 / jnp.where(moving[:, None], model.body_inertia, 1.0), 0.0)
     inv_inertia = math.mat_mul(rmat * inv_diag[:, None, :], rmat_t)
@@ -87,7 +86,7 @@ def from_state(model: Model, x: Transform, xd: Motion) -> Bodies:
         com=x.pos + r,
         vel=xd.vel + math.cross(xd.ang, r),
         ang=xd.ang,
-        inertia=inertia,
+        principal=rot_i,
         inv_inertia=inv_inertia,
         inv_mass=jnp.where(moving, 1.0 / jnp.where(moving, mass, 1.0), 0.0),
     )

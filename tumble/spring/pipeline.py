@@ -144,12 +144,15 @@ def step(model: Model, state: State, ctrl: jax.Array) -> State:
 
     # Integrate positions; angular momentum is carried through the rotation so
     # a free body keeps it exactly.
+    # In the principal frame the inertia is diagonal: L = I w there, and the
+    # new w is L / I in the turned principal frame (quaternion rotations only).
     rot = math.quat_integrate(x.rot, b.ang, dt)
     com = b.com + b.vel * dt
-    momentum = math.mat_vec(b.inertia, b.ang)
-    turn = math.quat_mul(rot, math.quat_inv(x.rot))
-    ang = math.rotate(math.mat_vec(b.inv_inertia, math.inv_rotate(momentum, turn)), turn)
-    ang = jnp.where((b.inv_mass > 0)[:, None], ang, 0.0)
+    momentum = math.rotate(model.body_inertia * math.inv_rotate(b.ang, b.principal), b.principal)
+    principal = math.quat_mul(rot, model.body_iquat)
+    moving = (b.inv_mass > 0)[:, None]
+    ang = math.rotate(math.inv_rotate(momentum, principal) / jnp.where(moving, model.body_inertia, 1.0), principal)
+    ang = jnp.where(moving, ang, 0.0)
     x_new, xd_new = bodies_lib.to_frames(model, com, rot, b.vel, ang)
 
     q, qd, frames = kinematics.inverse(model, x_new, xd_new, state.q)
