@@ -335,3 +335,23 @@ def test_vmap_over_models_with_randomized_mass_and_friction():
     # mu g at a fixed dt = 2 ms); 3% bounds it.
     np.testing.assert_allclose(x, expected, rtol=0.03)
     np.testing.assert_allclose(x / x[2], [4.0, 2.0, 1.0], rtol=0.03)
+
+
+def test_moving_body_without_mass_is_a_clear_error():
+    # MuJoCo compiles a massless jointed body whose welded child has mass;
+    # maximal coordinates cannot move it, so loading must say so by name.
+    xml = """<mujoco><worldbody><body name="frame"><joint type="hinge"/>
+    <body pos="1 0 0"><geom size=".1"/></body></body></worldbody></mujoco>"""
+    with pytest.raises(tumble.UnsupportedError, match="'frame'.*no mass"):
+        tumble.load(xml)
+
+
+def test_unsupported_elements_are_named():
+    tendon = """<mujoco><worldbody><site name="a"/><site name="b" pos="1 0 0"/></worldbody>
+    <tendon><spatial name="rope"><site site="a"/><site site="b"/></spatial></tendon></mujoco>"""
+    with pytest.raises(tumble.UnsupportedError, match="tendon 'rope'"):
+        tumble.load(tendon)
+    glue = """<mujoco><worldbody><body name="b1"><freejoint/><geom size=".1"/></body></worldbody>
+    <equality><weld name="glue" body1="b1"/></equality></mujoco>"""
+    with pytest.raises(tumble.UnsupportedError, match="equality constraint 'glue'"):
+        tumble.load(glue)

@@ -63,15 +63,21 @@ def _label(mj: mujoco.MjModel, obj: mujoco.mjtObj, i: int, kind: str) -> str:
 
 def _check_supported(mj: mujoco.MjModel) -> None:
     """Raises UnsupportedError naming the first feature tumble cannot simulate."""
-    unsupported_counts = [
-        ("ntendon", "tendons", "remove the <tendon> section"),
-        ("neq", "equality constraints", "remove the <equality> section"),
-        ("nflex", "flexes (deformables)", "remove the <flex>/<flexcomp> elements"),
-        ("nmocap", "mocap bodies", 'remove mocap="true"'),
+    unsupported = [
+        ("ntendon", mujoco.mjtObj.mjOBJ_TENDON, "tendon", "remove the <tendon> section"),
+        ("neq", mujoco.mjtObj.mjOBJ_EQUALITY, "equality constraint", "remove the <equality> section"),
+        ("nflex", mujoco.mjtObj.mjOBJ_FLEX, "flex (deformable)", "remove the <flex>/<flexcomp> elements"),
     ]
-    for attr, what, fix in unsupported_counts:
-        if getattr(mj, attr) > 0:
-            raise UnsupportedError(f"the model has {getattr(mj, attr)} {what}, which tumble does not support: {fix}")
+    for attr, obj, what, fix in unsupported:
+        count = getattr(mj, attr)
+        if count > 0:
+            names = ", ".join(_label(mj, obj, i, what) for i in range(min(count, 3)))
+            more = f" and {count - 3} more" if count > 3 else ""
+            raise UnsupportedError(f"tumble does not support {names}{more}: {fix}")
+    mocap = np.nonzero(mj.body_mocapid >= 0)[0]
+    if len(mocap):
+        label = _label(mj, mujoco.mjtObj.mjOBJ_BODY, int(mocap[0]), "body")
+        raise UnsupportedError(f'{label} is a mocap body, which tumble does not support: remove mocap="true"')
     if mj.opt.density > 0 or mj.opt.viscosity > 0 or np.any(mj.opt.wind != 0):
         raise UnsupportedError(
             "<option density/viscosity/wind> (fluid forces) is not supported yet: remove those attributes"
@@ -91,6 +97,18 @@ def _check_supported(mj: mujoco.MjModel) -> None:
             raise UnsupportedError(f"{label}: only fixed actuator gains are supported")
         if mj.actuator_biastype[i] not in (int(mujoco.mjtBias.mjBIAS_NONE), int(mujoco.mjtBias.mjBIAS_AFFINE)):
             raise UnsupportedError(f"{label}: only none/affine actuator bias is supported")
+
+
+def _check_masses(mj: mujoco.MjModel, kind: np.ndarray) -> None:
+    """Every moving body needs mass and inertia of its own in maximal coordinates."""
+    for b in np.nonzero(kind != model_lib.STATIC_BODY)[0]:
+        if mj.body_mass[b + 1] <= 1e-9 or np.any(mj.body_inertia[b + 1] <= 1e-12):
+            label = _label(mj, mujoco.mjtObj.mjOBJ_BODY, int(b + 1), "body")
+            raise UnsupportedError(
+                f"{label} moves but has no mass or inertia of its own (MuJoCo accepts that when a child "
+                "carries the mass); tumble's spring pipeline needs both on every moving body: give it a "
+                "geom or an <inertial> element"
+            )
 
 
 def _options(mj: mujoco.MjModel, overrides: dict, body_body_contacts: bool) -> model_lib.Options:
@@ -134,6 +152,7 @@ def from_mujoco(mj: mujoco.MjModel, **options: Any) -> model_lib.Model:
     """Converts a compiled ``MjModel`` to a tumble ``Model``."""
     _check_supported(mj)
     links = structure.attachments(mj)
+    _check_masses(mj, links.kind)
     geom_body = mj.geom_bodyid - 1
     groups, friction = pairs.collision_pairs(mj)
     nu = mj.nu
