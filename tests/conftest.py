@@ -26,11 +26,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def ant_path() -> str:
-    """The benchmark ant (benchmarks/models/ant.xml; tumble/assets/ant.xml is the same model)."""
-    for p in (REPO / "benchmarks" / "models" / "ant.xml", REPO / "tumble" / "assets" / "ant.xml"):
-        if p.exists():
-            return str(p)
-    pytest.skip("ant.xml not found")
+    """The bundled ant (tumble/assets/ant.xml), also the benchmark's model."""
+    return str(REPO / "tumble" / "assets" / "ant.xml")
 
 
 @functools.cache
