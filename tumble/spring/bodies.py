@@ -101,3 +101,21 @@ def to_frames(model: Model, com: jax.Array, rot: jax.Array, vel: jax.Array, ang:
 def dof_body(model: Model) -> np.ndarray:
     """(nv,) body of every dof (static)."""
     return _dof_body(model)
+
+
+def integrate(model: Model, x: Transform, b: Bodies) -> tuple[Transform, Motion]:
+    """Advances poses by one timestep at the bodies' velocities; returns body frames.
+
+    Angular momentum is carried through the rotation, so a free body keeps it
+    exactly: in the principal frame the inertia is diagonal, L = I w there,
+    and the new w is L / I in the turned principal frame (quaternion
+    rotations only, no world inertia matrix).
+    """
+    dt = model.opt.timestep
+    rot = math.quat_integrate(x.rot, b.ang, dt)
+    com = b.com + b.vel * dt
+    momentum = math.rotate(model.body_inertia * math.inv_rotate(b.ang, b.principal), b.principal)
+    principal = math.quat_mul(rot, model.body_iquat)
+    moving = (b.inv_mass > 0)[:, None]
+    ang = math.rotate(math.inv_rotate(momentum, principal) / jnp.where(moving, model.body_inertia, 1.0), principal)
+    return to_frames(model, com, rot, b.vel, jnp.where(moving, ang, 0.0))

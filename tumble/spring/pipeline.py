@@ -111,23 +111,13 @@ def _kick(b: bodies_lib.Bodies, linear: jax.Array, angular: jax.Array) -> bodies
 def step(model: Model, state: State, ctrl: jax.Array) -> State:
     """Advances ``state`` by ``model.opt.timestep`` with actuator controls ``ctrl (nu,)``."""
     ctrl = _check_shape("ctrl", ctrl, (model.nu,))
-    dt = model.opt.timestep
     x, frames = state.x, state.dof_frames
     b = bodies_lib.from_state(model, x, state.xd)
     jac = dofs.jacobian(model, frames, b)
-    dof_inv = dofs.diagonal(model, jac)
 
-    # Joint-space forces (actuators, joint springs and dampers): armature and
-    # damping divide the rate change they cause. Then limits stop what remains
-    # of the motion out of range.
-    act = forces.actuator_force(model, state.q, state.qd, ctrl)
-    qf_act = forces.actuator_qf(model, act)
-    qf = qf_act + forces.passive_qf(model, state.q, state.qd)
-    scale = 1.0 / (1.0 + forces.joint_inertia(model) * dof_inv)
-    explicit = qf * dt * scale
-    limit = forces.limit_impulse(model, state.q, state.qd + dof_inv * explicit, dof_inv)
-    b = dofs.kick(model, jac, b, explicit + limit * scale)
-    b = b.replace(vel=b.vel + (dt * (b.inv_mass > 0))[:, None] * model.opt.gravity)
+    # Actuators, joint springs/dampers and limits in joint space; gravity.
+    b, act, qf_act, limit = _joint_space(model, state, jac, b, ctrl)
+    b = b.replace(vel=b.vel + (model.opt.timestep * (b.inv_mass > 0))[:, None] * model.opt.gravity)
     rates = dofs.rates(model, jac, b)
 
     # Joint springs hold the bodies together; armature resists the rate change
@@ -142,19 +132,7 @@ def step(model: Model, state: State, ctrl: jax.Array) -> State:
     impulse = contacts.solve(model, contact, state.contact.impulse, b)
     b = _kick(b, *_wrench(model, b, contact.body1, contact.body2, contact.pos, impulse, jnp.zeros_like(impulse)))
 
-    # Integrate positions; angular momentum is carried through the rotation so
-    # a free body keeps it exactly.
-    # In the principal frame the inertia is diagonal: L = I w there, and the
-    # new w is L / I in the turned principal frame (quaternion rotations only).
-    rot = math.quat_integrate(x.rot, b.ang, dt)
-    com = b.com + b.vel * dt
-    momentum = math.rotate(model.body_inertia * math.inv_rotate(b.ang, b.principal), b.principal)
-    principal = math.quat_mul(rot, model.body_iquat)
-    moving = (b.inv_mass > 0)[:, None]
-    ang = math.rotate(math.inv_rotate(momentum, principal) / jnp.where(moving, model.body_inertia, 1.0), principal)
-    ang = jnp.where(moving, ang, 0.0)
-    x_new, xd_new = bodies_lib.to_frames(model, com, rot, b.vel, ang)
-
+    x_new, xd_new = bodies_lib.integrate(model, x, b)
     q, qd, frames = kinematics.inverse(model, x_new, xd_new, state.q)
     return state.replace(
         q=q,
@@ -167,8 +145,27 @@ def step(model: Model, state: State, ctrl: jax.Array) -> State:
         joint_impulse=_joint_impulse_per_body(model, lk, linear, angular),
         limit_impulse=limit,
         dof_frames=frames,
-        time=state.time + dt,
+        time=state.time + model.opt.timestep,
     )
+
+
+def _joint_space(model: Model, state: State, jac: dofs.Jacobian, b: bodies_lib.Bodies, ctrl: jax.Array):
+    """Applies actuator, joint spring/damper and joint-limit impulses.
+
+    Armature and (implicit) damping divide the rate change the forces cause;
+    the limits then stop what remains of the motion out of range.
+    Returns the bodies, actuator forces (nu,), their generalized force (nv,)
+    and the applied generalized limit impulses (nv,).
+    """
+    dt = model.opt.timestep
+    dof_inv = dofs.diagonal(model, jac)
+    act = forces.actuator_force(model, state.q, state.qd, ctrl)
+    qf_act = forces.actuator_qf(model, act)
+    qf = qf_act + forces.passive_qf(model, state.q, state.qd)
+    scale = 1.0 / (1.0 + forces.joint_inertia(model) * dof_inv)
+    explicit = qf * dt * scale
+    limit = forces.limit_impulse(model, state.q, state.qd + dof_inv * explicit, dof_inv) * scale
+    return dofs.kick(model, jac, b, explicit + limit), act, qf_act, limit
 
 
 def _joint_share(model: Model) -> np.ndarray:
