@@ -71,11 +71,6 @@ class DofFrames:
     point: jax.Array
 
 
-def _with_world(a: jax.Array, world_row) -> jax.Array:
-    """Appends the world's row so that index -1 (the world parent) gathers it."""
-    return jnp.concatenate([a, jnp.asarray(world_row, a.dtype)[None]], 0)
-
-
 def forward(model: Model, q: jax.Array, qd: jax.Array) -> tuple[Transform, Motion]:
     """Body frame poses and velocities ``(nbody, ...)`` from ``q (nq,)``, ``qd (nv,)``."""
     pos, rot, vel, ang = [], [], [], []
@@ -193,16 +188,13 @@ def inverse(model: Model, x: Transform, xd: Motion, q_prev: jax.Array) -> tuple[
       q (nq,), qd (nv,), and the ``DofFrames`` of every dof.
     """
     dtype = x.pos.dtype
-    pos_w = _with_world(x.pos, np.zeros(3))
-    rot_w = _with_world(x.rot, _WORLD_ROT)
-    vel_w = _with_world(xd.vel, np.zeros(3))
-    ang_w = _with_world(xd.ang, np.zeros(3))
     q_idx, q_val, d_idx, d_val, frames = [], [], [], [], []
     eye = jnp.eye(3, dtype=dtype)
     for g in groups(model):
         b, p = g.bodies, g.parents
         pos, rot, vel, ang = x.pos[b], x.rot[b], xd.vel[b], xd.ang[b]
-        ppos, prot, pvel, pang = pos_w[p], rot_w[p], vel_w[p], ang_w[p]
+        ppos, prot = math.gather_rows(x.pos, p), math.gather_rows(x.rot, p, _WORLD_ROT)
+        pvel, pang = math.gather_rows(xd.vel, p), math.gather_rows(xd.ang, p)
         nb = len(b)
         if g.kind == model_lib.FREE_BODY:
             j = np.array([_first_joint(model, i) for i in b])

@@ -7,6 +7,7 @@ broadcast over leading axes).
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 # Below this squared length a vector is treated as zero.  Keeps gradients of
 # sqrt and division finite where a length vanishes.
@@ -165,3 +166,18 @@ def mat_mul(a: jax.Array, b: jax.Array) -> jax.Array:
 def quad_form(u: jax.Array, m: jax.Array, v: jax.Array) -> jax.Array:
     """``u . (m v)`` for vectors ``(..., 3)`` and matrices ``(..., 3, 3)``."""
     return jnp.sum(u * mat_vec(m, v), axis=-1)
+
+
+def gather_rows(a: jax.Array, idx: np.ndarray, fill=0.0) -> jax.Array:
+    """``a[idx]`` with rows where the static ``idx`` is -1 (the world) set to ``fill``.
+
+    Specialized on the static indices: no select when every row is a body, no
+    gather when every row is the world.
+    """
+    fill = jnp.asarray(fill, a.dtype)
+    if (idx >= 0).all():
+        return a[idx]
+    if (idx < 0).all():
+        return jnp.broadcast_to(fill, idx.shape + a.shape[1:])
+    mask = jnp.asarray(idx >= 0).reshape(idx.shape + (1,) * (a.ndim - 1))
+    return jnp.where(mask, a[np.maximum(idx, 0)], fill)

@@ -19,7 +19,8 @@ class Bodies:
       vel: (nbody, 3) center-of-mass velocity.
       ang: (nbody, 3) angular velocity.
       principal: (nbody, 4) orientation of the principal inertia axes (world).
-      inv_inertia: (nbody, 3, 3) its inverse; zero for bodies that cannot move.
+      inv_inertia: (nbody, 3, 3) world inverse inertia about the COM; zero for
+        bodies that cannot move.
       inv_mass: (nbody,) inverse mass; zero for bodies that cannot move.
     """
 
@@ -35,28 +36,13 @@ def _moving(model: Model) -> np.ndarray:
     return model.body_kind != model_lib.STATIC_BODY
 
 
-def _dof_body(model: Model) -> np.ndarray:
+def dof_body(model: Model) -> np.ndarray:
     """(nv,) body of every dof (static)."""
     out = np.zeros(model.nv, np.int32)
     for j in range(model.njnt):
         n = model_lib.JOINT_DOF_SIZE[int(model.jnt_type[j])]
         out[model.jnt_dofadr[j] : model.jnt_dofadr[j] + n] = model.jnt_body[j]
     return out
-
-
-def gather_rows(a: jax.Array, idx: np.ndarray, fill=0.0) -> jax.Array:
-    """``a[idx]`` with rows where the static ``idx`` is -1 (the world) set to ``fill``.
-
-    Specialized on the static indices: no select when every row is a body, no
-    gather when every row is the world.
-    """
-    fill = jnp.asarray(fill, a.dtype)
-    if (idx >= 0).all():
-        return a[idx]
-    if (idx < 0).all():
-        return jnp.broadcast_to(fill, idx.shape + a.shape[1:])
-    mask = jnp.asarray(idx >= 0).reshape(idx.shape + (1,) * (a.ndim - 1))
-    return jnp.where(mask, a[np.maximum(idx, 0)], fill)
 
 
 def onehot(index: np.ndarray, n: int) -> np.ndarray:
@@ -81,14 +67,13 @@ def from_state(model: Model, x: Transform, xd: Motion) -> Bodies:
     # The principal frame gives the inverse directly; a static body's is zero.
     inv_diag = jnp.where(moving[:, None], 1.0 / jnp.where(moving[:, None], model.body_inertia, 1.0), 0.0)
     inv_inertia = math.mat_mul(rmat * inv_diag[:, None, :], rmat_t)
-    mass = model.body_mass
     return Bodies(
         com=x.pos + r,
         vel=xd.vel + math.cross(xd.ang, r),
         ang=xd.ang,
         principal=rot_i,
         inv_inertia=inv_inertia,
-        inv_mass=jnp.where(moving, 1.0 / jnp.where(moving, mass, 1.0), 0.0),
+        inv_mass=jnp.where(moving, 1.0 / jnp.where(moving, model.body_mass, 1.0), 0.0),
     )
 
 
@@ -96,11 +81,6 @@ def to_frames(model: Model, com: jax.Array, rot: jax.Array, vel: jax.Array, ang:
     """Body frame poses and origin velocities from COM position/velocity and rotation."""
     r = math.rotate(model.body_ipos, rot)
     return Transform(com - r, rot), Motion(vel - math.cross(ang, r), ang)
-
-
-def dof_body(model: Model) -> np.ndarray:
-    """(nv,) body of every dof (static)."""
-    return _dof_body(model)
 
 
 def integrate(model: Model, x: Transform, b: Bodies) -> tuple[Transform, Motion]:

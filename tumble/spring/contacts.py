@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from tumble import math
 from tumble.collision.driver import Contact
 from tumble.model import Model
-from tumble.spring.bodies import Bodies, gather_rows, onehot
+from tumble.spring.bodies import Bodies, onehot
 
 
 def _tangents(n: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -44,18 +44,18 @@ def solve(model: Model, contact: Contact, warm: jax.Array, b: Bodies) -> jax.Arr
     world1 = bool((b1 < 0).all())
     n = contact.normal
     t1, t2 = _tangents(n)
-    im1, im2 = gather_rows(b.inv_mass, b1), gather_rows(b.inv_mass, b2)
-    ii1, ii2 = gather_rows(b.inv_inertia, b1), gather_rows(b.inv_inertia, b2)
-    r1, r2 = contact.pos - gather_rows(b.com, b1), contact.pos - gather_rows(b.com, b2)
+    im1, im2 = math.gather_rows(b.inv_mass, b1), math.gather_rows(b.inv_mass, b2)
+    ii1, ii2 = math.gather_rows(b.inv_inertia, b1), math.gather_rows(b.inv_inertia, b2)
+    r1, r2 = contact.pos - math.gather_rows(b.com, b1), contact.pos - math.gather_rows(b.com, b2)
     e1, e2 = onehot(b1, model.nbody), onehot(b2, model.nbody)
     active = contact.active.astype(n.dtype)
 
     def relative_velocity(vel, ang):
         # Velocity of each contact point on body2 relative to body1.
-        v2 = gather_rows(vel, b2) + math.cross(gather_rows(ang, b2), r2)
+        v2 = math.gather_rows(vel, b2) + math.cross(math.gather_rows(ang, b2), r2)
         if world1:
             return v2
-        return v2 - (gather_rows(vel, b1) + math.cross(gather_rows(ang, b1), r1))
+        return v2 - (math.gather_rows(vel, b1) + math.cross(math.gather_rows(ang, b1), r1))
 
     def point_velocity(impulse):
         # Relative contact velocities with `impulse` applied on top of the bodies' velocities.
@@ -79,21 +79,20 @@ def solve(model: Model, contact: Contact, warm: jax.Array, b: Bodies) -> jax.Arr
     # on it, so simultaneous corrections add up to about the right amount;
     # warm starting still reaches the exact resting impulses.
     per_body = e1.T @ active + e2.T @ active
-    n1 = jnp.maximum(gather_rows(per_body, b1, 1.0), 1.0)
-    n2 = jnp.maximum(gather_rows(per_body, b2, 1.0), 1.0)
+    n1 = jnp.maximum(math.gather_rows(per_body, b1, 1.0), 1.0)
+    n2 = jnp.maximum(math.gather_rows(per_body, b2, 1.0), 1.0)
     k = []
     for d in (n, t1, t2):
         kk = n2 * _point_mass(r2, d, im2, ii2)
         if not world1:
             kk = kk + n1 * _point_mass(r1, d, im1, ii1)
         k.append(jnp.maximum(kk, 1e-12))
-    relax = 1.0
     for _ in range(model.opt.contact_iterations):
         impulse = pn[:, None] * n + pt1[:, None] * t1 + pt2[:, None] * t2
         v = point_velocity(impulse)
-        pn = jnp.maximum(pn + relax * (target - math.dot(v, n)) / k[0], 0.0) * active
-        pt1 = pt1 - relax * math.dot(v, t1) / k[1]
-        pt2 = pt2 - relax * math.dot(v, t2) / k[2]
+        pn = jnp.maximum(pn + (target - math.dot(v, n)) / k[0], 0.0) * active
+        pt1 = pt1 - math.dot(v, t1) / k[1]
+        pt2 = pt2 - math.dot(v, t2) / k[2]
         # Clip to the friction cone; the safe norm keeps the gradient finite at rest.
         pt_norm = math.safe_norm(jnp.stack([pt1, pt2], -1))
         scale = jnp.minimum(1.0, contact.friction * pn / jnp.maximum(pt_norm, 1e-12)) * active

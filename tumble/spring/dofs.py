@@ -38,20 +38,15 @@ def incidence(model: Model) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([child, model.body_parent[child]]), np.concatenate([np.arange(model.nv)] * 2)
 
 
-def _pad(a: jax.Array, fill) -> jax.Array:
-    """Appends a world row so that body -1 gathers ``fill``."""
-    return jnp.concatenate([a, jnp.broadcast_to(jnp.asarray(fill, a.dtype), (1,) + a.shape[1:])])
-
-
 def jacobian(model: Model, frames: DofFrames, b: Bodies) -> Jacobian:
     """Every dof's Jacobian rows at the bodies' current COM positions."""
     body, _ = incidence(model)
     sign = np.where(np.arange(2 * model.nv) < model.nv, 1.0, -1.0)[:, None]
     sign = np.where(body[:, None] >= 0, sign, 0.0)
-    com = _pad(b.com, 0.0)[body]
+    com = math.gather_rows(b.com, body)
     point, lin, ang = (jnp.concatenate([a, a]) for a in (frames.point, frames.lin, frames.ang))
     rows = sign * jnp.concatenate([ang + math.cross(point - com, lin), lin], -1)
-    inv_inertia, inv_mass = _pad(b.inv_inertia, 0.0)[body], _pad(b.inv_mass, 0.0)[body]
+    inv_inertia, inv_mass = math.gather_rows(b.inv_inertia, body), math.gather_rows(b.inv_mass, body)
     moved = jnp.concatenate([math.mat_vec(inv_inertia, rows[:, :3]), inv_mass[:, None] * rows[:, 3:]], -1)
     return Jacobian(rows, moved)
 
@@ -59,7 +54,7 @@ def jacobian(model: Model, frames: DofFrames, b: Bodies) -> Jacobian:
 def rates(model: Model, jac: Jacobian, b: Bodies) -> jax.Array:
     """(nv,) dof rates implied by the bodies' COM velocities."""
     body, _ = incidence(model)
-    vel6 = _pad(jnp.concatenate([b.ang, b.vel], -1), 0.0)[body]
+    vel6 = math.gather_rows(jnp.concatenate([b.ang, b.vel], -1), body)
     per_row = jnp.sum(jac.rows * vel6, -1)
     return per_row[: model.nv] + per_row[model.nv :]
 

@@ -16,7 +16,7 @@ from tumble import math, struct
 from tumble import model as model_lib
 from tumble.model import Model
 from tumble.spatial import Transform
-from tumble.spring.bodies import Bodies, gather_rows
+from tumble.spring.bodies import Bodies
 
 
 @struct.dataclass
@@ -88,17 +88,17 @@ def impulses(model: Model, lk: Links, x: Transform, b: Bodies) -> tuple[jax.Arra
     c, p = lk.body, lk.parent
     dtype = x.pos.dtype
     ident = jnp.array([1.0, 0.0, 0.0, 0.0], dtype)
-    prot, ppos = gather_rows(x.rot, p, ident), gather_rows(x.pos, p, jnp.zeros(3))
+    prot, ppos = math.gather_rows(x.rot, p, ident), math.gather_rows(x.pos, p, jnp.zeros(3))
     pcom, pvel, pang = (
-        gather_rows(b.com, p, jnp.zeros(3)),
-        gather_rows(b.vel, p, jnp.zeros(3)),
-        gather_rows(b.ang, p, jnp.zeros(3)),
+        math.gather_rows(b.com, p, jnp.zeros(3)),
+        math.gather_rows(b.vel, p, jnp.zeros(3)),
+        math.gather_rows(b.ang, p, jnp.zeros(3)),
     )
-    p_im, p_ii = gather_rows(b.inv_mass, p, 0.0), gather_rows(b.inv_inertia, p, jnp.zeros((3, 3)))
+    p_im, p_ii = math.gather_rows(b.inv_mass, p, 0.0), math.gather_rows(b.inv_inertia, p, jnp.zeros((3, 3)))
     crot, cpos = x.rot[c], x.pos[c]
     rot0 = math.quat_mul(prot, model.body_quat[c])
     pos0 = ppos + math.rotate(model.body_pos[c], prot)
-    local_anchor = gather_rows(model.jnt_pos, lk.anchor_joint, jnp.zeros(3))
+    local_anchor = math.gather_rows(model.jnt_pos, lk.anchor_joint, jnp.zeros(3))
     anchor_c = cpos + math.rotate(local_anchor, crot)
     anchor_p = pos0 + math.rotate(local_anchor, rot0)
 
@@ -111,7 +111,7 @@ def impulses(model: Model, lk: Links, x: Transform, b: Bodies) -> tuple[jax.Arra
     )
     target = -(model.opt.joint_position_gain / dt) * (anchor_c - anchor_p) - model.opt.joint_velocity_gain * v_rel
     if (lk.slides >= 0).any():
-        slide_axes = math.rotate(gather_rows(model.jnt_axis, lk.slides, jnp.zeros(3)), rot0[:, None])
+        slide_axes = math.rotate(math.gather_rows(model.jnt_axis, lk.slides, jnp.zeros(3)), rot0[:, None])
         lin_lock = eye - jnp.sum(math.outer(slide_axes, slide_axes), axis=1)
         linear = math.mat_vec(_locked_mass(k_lin, lin_lock), target)
     else:
