@@ -1,0 +1,35 @@
+"""Environment registry: ``make``, ``names``, ``register``."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+from tumble.envs.base import Env
+
+# Built-in environments are imported when first made ("module:factory"), so
+# importing tumble.envs loads no model files.
+_REGISTRY: dict[str, str | Callable[..., Env]] = {}
+
+
+def register(name: str, factory: str | Callable[..., Env]) -> None:
+    """Registers ``factory(**kwargs) -> Env`` (or a ``"module:attr"`` path to one) under ``name``."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"environment name must be a non-empty string, got {name!r}")
+    _REGISTRY[name] = factory
+
+
+def names() -> list[str]:
+    """All registered environment names, sorted."""
+    return sorted(_REGISTRY)
+
+
+def make(name: str, **kwargs) -> Env:
+    """The environment ``name`` built with ``kwargs`` (e.g. ``pipeline="spring"``, task options)."""
+    if name not in _REGISTRY:
+        raise KeyError(f"no environment named {name!r}; registered: {', '.join(names()) or 'none'}")
+    factory = _REGISTRY[name]
+    if isinstance(factory, str):
+        module, attr = factory.split(":")
+        factory = getattr(importlib.import_module(module), attr)
+    return factory(**kwargs)
