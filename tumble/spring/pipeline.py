@@ -54,7 +54,7 @@ def _check_shape(name: str, value, shape: tuple) -> jax.Array:
         raise ValueError(f"{name} must have shape {shape}, got {value.shape}")
     # Values known now (not traced) are checked for NaN/inf here, where the
     # message can still say which input was bad.
-    if not isinstance(value, jax.core.Tracer) and not bool(jnp.isfinite(value).all()):
+    if not isinstance(value, jax.core.Tracer) and not np.isfinite(np.asarray(value)).all():
         bad = np.nonzero(~np.isfinite(np.asarray(value)))[0].tolist()
         raise ValueError(f"{name} holds non-finite values at indices {bad}")
     return value
