@@ -41,9 +41,9 @@ def episodic(env: Env, episode_length: int | None, action_repeat: int) -> Env:
     return EpisodeWrapper(env, episode_length, action_repeat)
 
 
-def key_from_seed(seed: int) -> jax.Array:
-    """``jax.random.PRNGKey(seed)`` for a seed in [0, 2**32), with a clear error otherwise."""
-    seeds = seeds_for(seed, 1, None)
+def key_from_seed(seed: int | None) -> jax.Array:
+    """``jax.random.PRNGKey(seed)`` for a seed in [0, 2**32) (None: a random one), with a clear error otherwise."""
+    seeds = seeds_for(seed, 1, np.random.default_rng())
     return jax.random.PRNGKey(int(seeds[0]))
 
 

@@ -32,10 +32,10 @@ class DmEnv(dm_env.Environment):
       env: the environment (unbatched).
       episode_length: time limit in env steps (None: no limit).
       action_repeat: times each action is applied per step.
-      seed: seed of the key stream every reset draws from.
+      seed: seed of the key stream every reset draws from (None: a random one).
     """
 
-    def __init__(self, env: Env, episode_length: int | None = 1000, action_repeat: int = 1, seed: int = 0):
+    def __init__(self, env: Env, episode_length: int | None = 1000, action_repeat: int = 1, seed: int | None = 0):
         self.env = episodic(env, episode_length, action_repeat)
         self._key = key_from_seed(seed)
         self._split = jax.jit(jax.random.split)
