@@ -16,6 +16,10 @@ def register(name: str, factory: str | Callable[..., Env]) -> None:
     """Registers ``factory(**kwargs) -> Env`` (or a ``"module:attr"`` path to one) under ``name``."""
     if not isinstance(name, str) or not name:
         raise ValueError(f"environment name must be a non-empty string, got {name!r}")
+    if isinstance(factory, str) and factory.count(":") != 1:
+        raise ValueError(f"environment {name!r}: a factory path must read 'module:attr', got {factory!r}")
+    if not isinstance(factory, str) and not callable(factory):
+        raise TypeError(f"environment {name!r}: factory must be callable or 'module:attr', got {factory!r}")
     _REGISTRY[name] = factory
 
 
@@ -31,5 +35,8 @@ def make(name: str, **kwargs) -> Env:
     factory = _REGISTRY[name]
     if isinstance(factory, str):
         module, attr = factory.split(":")
-        factory = getattr(importlib.import_module(module), attr)
+        try:
+            factory = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as e:
+            raise ImportError(f"environment {name!r} is registered as {factory!r}, which failed to load: {e}") from e
     return factory(**kwargs)
