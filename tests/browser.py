@@ -9,12 +9,11 @@ SwiftShader (software), which headless Chromium ships.
 from __future__ import annotations
 
 import base64
-import fcntl
 import json
 import os
 import select
 import shutil
-import subprocess
+import signal
 import tempfile
 import time
 
@@ -64,25 +63,15 @@ class Browser:
         self._profile = tempfile.mkdtemp(prefix="tumble-chromium-")
         to_child, self._write = os.pipe()
         self._read_fd, from_child = os.pipe()
-        # Move the child's ends above 10 first so the dup2 to fds 3 and 4 cannot clobber them.
-        high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (to_child, from_child)]
+        args = [executable, *FLAGS, f"--window-size={width},{height}", f"--user-data-dir={self._profile}"]
+        # posix_spawn puts the pipe ends on fds 3 and 4 without running Python code in a
+        # forked child (a preexec_fn would, which is unsafe next to JAX's threads).
+        actions = [(os.POSIX_SPAWN_DUP2, to_child, 3), (os.POSIX_SPAWN_DUP2, from_child, 4)]
+        actions += [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_WRONLY, 0) for fd in (1, 2)]
+        argv = [*args, "--remote-debugging-pipe", "about:blank"]
+        self.pid = os.posix_spawn(executable, argv, os.environ, file_actions=actions)
         os.close(to_child)
         os.close(from_child)
-
-        def child_fds():
-            os.dup2(high[0], 3)
-            os.dup2(high[1], 4)
-
-        args = [executable, *FLAGS, f"--window-size={width},{height}", f"--user-data-dir={self._profile}"]
-        self.proc = subprocess.Popen(
-            [*args, "--remote-debugging-pipe", "about:blank"],
-            pass_fds=(3, 4),
-            preexec_fn=child_fds,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for fd in high:
-            os.close(fd)
         self._buffer = b""
         self._id = 0
         self.events: list[dict] = []
@@ -170,8 +159,18 @@ class Browser:
         return data[::-1]  # GL rows start at the bottom
 
     def close(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
+        """Asks Chromium to quit (it then ends its helper processes), killing it if it does not."""
+        try:
+            self.send("Browser.close", timeout=5)
+        except (RuntimeError, TimeoutError, OSError):
+            pass
+        deadline = time.monotonic() + 5
+        while os.waitpid(self.pid, os.WNOHANG) == (0, 0):
+            if time.monotonic() > deadline:
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
+                break
+            time.sleep(0.05)
         os.close(self._write)
         os.close(self._read_fd)
         shutil.rmtree(self._profile, ignore_errors=True)

@@ -1,12 +1,13 @@
 """Videos: roll out a model (or a trained policy) and write its frames as MP4 or GIF.
 
-MP4 goes through ``imageio`` with the ``imageio-ffmpeg`` plugin (which ships
-an ffmpeg binary), GIF through Pillow: ``pip install "tumble[render]"``.
+MP4 is encoded by the ffmpeg binary that the ``imageio-ffmpeg`` package ships
+(frames piped in raw), GIF by Pillow: ``pip install "tumble[render]"``.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import jax
@@ -106,12 +107,21 @@ def write(path: str | os.PathLike, images: np.ndarray, fps: float) -> None:
         first, *rest = (Image.fromarray(im) for im in images)
         first.save(path, save_all=True, append_images=rest, duration=round(1000 / fps), loop=0)
     elif suffix == ".mp4":
-        try:
-            import imageio.v2 as imageio
-        except ImportError as e:
-            raise ImportError('writing MP4 needs imageio and imageio-ffmpeg: pip install "tumble[render]"') from e
-        # yuv420p halves the chroma resolution: ffmpeg needs even sizes for it.
-        h, w = images.shape[1] // 2 * 2, images.shape[2] // 2 * 2
-        imageio.mimwrite(path, images[:, :h, :w], fps=fps, codec="libx264", macro_block_size=1)
+        _write_mp4(path, images, fps)
     else:
         raise ValueError(f"unknown video format {suffix!r} for {os.fspath(path)!r}: use .mp4 or .gif")
+
+
+def _write_mp4(path, images: np.ndarray, fps: float) -> None:
+    try:
+        import imageio_ffmpeg
+    except ImportError as e:
+        raise ImportError('writing MP4 needs imageio-ffmpeg (it ships ffmpeg): pip install "tumble[render]"') from e
+    # H.264 in yuv420p (what players accept) needs even sizes: drop a last odd row/column.
+    images = np.ascontiguousarray(images[:, : images.shape[1] // 2 * 2, : images.shape[2] // 2 * 2])
+    _, h, w, _ = images.shape
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24"]
+    command += ["-s", f"{w}x{h}", "-r", f"{fps:g}", "-i", "-", "-an", "-c:v", "libx264", "-pix_fmt", "yuv420p"]
+    done = subprocess.run([*command, os.fspath(path)], input=images.tobytes(), capture_output=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"ffmpeg could not write {os.fspath(path)!r}: {done.stderr.decode(errors='replace')}")

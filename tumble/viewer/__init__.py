@@ -47,16 +47,27 @@ def save(path: str | os.PathLike, model: Model, states, **kwargs) -> None:
         f.write(html(model, states, **kwargs))
 
 
-def show(model: Model, states, *, height: int = 480, **kwargs):
-    """Displays the viewer inline in Jupyter (an isolated iframe) and returns the display object."""
-    import html as html_lib
+class Inline:
+    """A viewer document shown by Jupyter in an isolated iframe (``_repr_html_``)."""
 
-    from IPython.display import HTML, display
+    def __init__(self, document: str, height: int = 480):
+        self.document = document
+        self.height = int(height)
 
-    doc = html_lib.escape(html(model, states, **kwargs), quote=True)
-    frame = HTML(f'<iframe srcdoc="{doc}" style="width:100%;height:{int(height)}px;border:0"></iframe>')
-    display(frame)
-    return frame
+    def _repr_html_(self) -> str:
+        import html as html_lib
+
+        doc = html_lib.escape(self.document, quote=True)
+        return f'<iframe srcdoc="{doc}" style="width:100%;height:{self.height}px;border:0"></iframe>'
+
+
+def show(model: Model, states, *, height: int = 480, **kwargs) -> Inline:
+    """Displays ``html(model, states, **kwargs)`` inline in Jupyter (``height`` px tall) and returns it."""
+    from IPython.display import display
+
+    inline = Inline(html(model, states, **kwargs), height)
+    display(inline)
+    return inline
 
 
 __all__ = ["html", "save", "show"]

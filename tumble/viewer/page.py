@@ -36,6 +36,7 @@ def page(header: dict, blob: str = "", title: str = "tumble") -> str:
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         f"<title>{html_lib.escape(title)}</title>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        "<link rel='icon' href='data:,'>"  # no favicon request
         f"<style>{_STYLE}</style></head><body>"
         "<div id='tb-root'><div id='tb-error'></div></div>"
         f"<script type='application/json' id='tb-header'>{_json_for_script(header)}</script>"

@@ -707,7 +707,8 @@ void main() { outColor = uColor; }`;
         this.paused = s.paused;
         this.pause.textContent = s.paused ? "\u25b6 run" : "\u275a\u275a pause";
         this.clock.textContent = `t = ${(s.time || 0).toFixed(2)} s${s.paused ? " (paused)" : ""}`;
-        if (s.pos && this.version === s.version) { this.app.frame = this.toFrame(s); this.app.redraw(); }
+        const key = `${s.version} ${s.time}`;
+        if (s.pos && this.version === s.version && key !== this.shown) { this.shown = key; this.app.frame = this.toFrame(s); this.app.redraw(); }
       } catch (e) {
         showError("lost the tumble view server: " + e);
       } finally { this.busy = false; }
