@@ -1,5 +1,8 @@
-"""The JAX ray caster against analytic images and MuJoCo's own ray casts."""
+"""The JAX ray caster against analytic images and MuJoCo's own ray casts; videos."""
 
+import subprocess
+
+import fake_checkpoint
 import jax
 import jax.numpy as jnp
 import mujoco
@@ -7,7 +10,9 @@ import numpy as np
 import pytest
 
 import tumble
+import tumble.cli
 import tumble.render as R
+from tumble.render import video
 from tumble.envs import registry
 from tumble.envs.base import PhysicsEnv, State
 from tumble.spatial import Transform
@@ -216,3 +221,58 @@ def test_pixel_observation_through_make(monkeypatch, ball):
     assert rows.mean() + 0.5 == pytest.approx(row_expected, abs=0.2)
     rgb, _ = jax.jit(lambda p: R.render(ball, p, cam, W, H))(state.physics)
     np.testing.assert_allclose(np.asarray(state.obs[..., :3]), np.asarray(rgb), atol=1e-6)
+
+
+FALLING = """
+<mujoco>
+  <option timestep="0.005"/>
+  <worldbody>
+    <geom type="plane" size="0 0 0.5" rgba="0.8 0.8 0.8 1"/>
+    <camera name="side" pos="0 -4 1" xyaxes="1 0 0 0 0 1"/>
+    <body name="ball" pos="0 0 2"><freejoint/><geom type="sphere" size="0.2" rgba="0.9 0.1 0.1 1"/></body>
+  </worldbody>
+</mujoco>
+"""
+
+
+def test_render_command_writes_a_gif_from_a_model(tmp_path):
+    from PIL import Image
+
+    path, out = tmp_path / "falling.xml", tmp_path / "falling.gif"
+    path.write_text(FALLING)
+    argv = ["render", str(path), "--out", str(out), "--seconds", "0.5", "--fps", "10"]
+    assert tumble.cli.main([*argv, "--width", "48", "--height", "64", "--camera", "side"]) == 0
+    gif = Image.open(out)
+    assert gif.n_frames == 5 and gif.size == (48, 64)
+    rows = []
+    for i in range(gif.n_frames):
+        gif.seek(i)
+        rgb = np.asarray(gif.convert("RGB")).astype(int)
+        red = (rgb[..., 0] > 40) & (rgb[..., 0] > 2 * np.maximum(rgb[..., 1], rgb[..., 2]))
+        rows.append(np.nonzero(red)[0].mean())
+    # Frame i shows the ball after (i + 1) / 10 s of free fall, seen level from 4 m (z = 1 is the middle row).
+    for i, row in enumerate(rows):
+        z = 2.0 - 9.81 * ((i + 1) / 10) ** 2 / 2
+        theta, alpha = np.arctan((z - 1.0) / 4.0), np.arcsin(0.2 / np.hypot(z - 1.0, 4.0))
+        focal = 32 / np.tan(np.deg2rad(45.0) / 2)
+        expected = 32 - focal * 0.5 * (np.tan(theta + alpha) + np.tan(theta - alpha))
+        assert row + 0.5 == pytest.approx(expected, abs=0.5)
+
+
+def test_render_command_writes_an_mp4_of_a_checkpoint(monkeypatch, tmp_path):
+    import imageio_ffmpeg
+
+    asked = fake_checkpoint.install(monkeypatch)
+    out = tmp_path / "cart.mp4"
+    argv = ["render", str(tmp_path), "--out", str(out), "--seconds", "0.2", "--width", "64", "--height", "48"]
+    assert tumble.cli.main(argv) == 0
+    assert asked == [str(tmp_path)]
+    # Decode with ffmpeg itself: 0.2 s of env steps of 0.02 s is 10 frames of 64x48.
+    decode = [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", str(out), "-f", "rawvideo"]
+    raw = subprocess.run([*decode, "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
+    assert len(raw) == 10 * 64 * 48 * 3
+
+
+def test_unknown_video_format_is_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"use \.mp4 or \.gif"):
+        video.write(tmp_path / "x.avi", np.zeros((1, 4, 4, 3), np.uint8), 10)

@@ -20,6 +20,7 @@ import zlib
 import jax
 import jax.numpy as jnp
 import numpy as np
+import fake_checkpoint
 import pytest
 from browser import INSTALL_HINT, Browser, find_chromium
 from conftest import init
@@ -404,3 +405,55 @@ def test_live_page_shows_errors_and_pushes_by_drag(live, browser):
     assert browser.errors() == []
     origin = live.server.url.rstrip("/")
     assert all(url.startswith(origin) for url in browser.requests())
+
+
+def _cart_x_after_steps(sim, n_commands: int) -> float:
+    """Cart position after ``n_commands`` step commands from a reset (no threads: ticks run here)."""
+    sim.reload_if_changed()
+    for action in ("pause", "reset"):
+        sim.command(action)
+    sim.tick()
+    assert sim.snapshot()["time"] == 0.0
+    for _ in range(n_commands):
+        sim.command("step")
+        sim.tick()
+    return sim.snapshot()["pos"][0]
+
+
+def test_checkpoint_policy_drives_the_model(monkeypatch, tmp_path):
+    asked = fake_checkpoint.install(monkeypatch)
+    # One step command is one env step (dt 0.02 > 1/60 s): 2 physics steps of 0.01 s.
+    n = 2 * 10
+    sim = tumble.viewer.server.Simulation(None, checkpoint=tmp_path)
+    accel = 4.0 / 2.0  # gear * ctrl / mass
+    # Semi-implicit Euler from rest: x_n = a dt^2 n (n + 1) / 2.
+    assert _cart_x_after_steps(sim, 10) == pytest.approx(accel * 0.01**2 * n * (n + 1) / 2, rel=1e-3)
+    assert asked == [str(tmp_path)]
+    # The watched file replaces the checkpoint env's model: twice the gear, twice the distance.
+    path = tmp_path / "cart.xml"
+    _write(path, fake_checkpoint.cart_xml(gear=8.0))
+    sim = tumble.viewer.server.Simulation(path, checkpoint=tmp_path)
+    assert _cart_x_after_steps(sim, 10) == pytest.approx(2 * accel * 0.01**2 * n * (n + 1) / 2, rel=1e-3)
+
+
+def test_view_command_serves_until_interrupted(monkeypatch, tmp_path, capsys):
+    calls = []
+
+    class FakeServer:
+        url = "http://127.0.0.1:1234/"
+
+        def close(self):
+            calls.append("closed")
+
+    def serve(path, checkpoint, port):
+        calls.append((path, checkpoint, port))
+        return FakeServer()
+
+    def interrupt(_):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tumble.viewer.server, "serve", serve)
+    monkeypatch.setattr(time, "sleep", interrupt)
+    assert tumble.cli.main(["view", "robot.xml", "--checkpoint", "ckpt", "--port", "0"]) == 0
+    assert calls == [("robot.xml", "ckpt", 0), "closed"]
+    assert "http://127.0.0.1:1234/" in capsys.readouterr().out
