@@ -12,9 +12,9 @@ import pytest
 import tumble
 import tumble.cli
 import tumble.render as R
-from tumble.render import video
 from tumble.envs import registry
 from tumble.envs.base import PhysicsEnv, State
+from tumble.render import video
 from tumble.spatial import Transform
 
 W, H, FOVY = 128, 96, 50.0

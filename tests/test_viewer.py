@@ -17,10 +17,10 @@ import urllib.error
 import urllib.request
 import zlib
 
+import fake_checkpoint
 import jax
 import jax.numpy as jnp
 import numpy as np
-import fake_checkpoint
 import pytest
 from browser import INSTALL_HINT, Browser, find_chromium
 from conftest import init

@@ -169,7 +169,7 @@ def cast(model: Model, x, origins: jax.Array, dirs: jax.Array):
         ts.append(jnp.where(visible, t, MISS))
         normals.append(n)
         patterns.append(jnp.broadcast_to(pat, t.shape))
-        ids.append(np.broadcast_to(idx, t.shape))
+        ids.append(idx)
     n_rays = origins.shape[0]
     if not ts:
         return jnp.full(n_rays, MISS), jnp.zeros((n_rays, 3)), jnp.zeros(n_rays, int), jnp.ones(n_rays)
@@ -178,7 +178,7 @@ def cast(model: Model, x, origins: jax.Array, dirs: jax.Array):
     take = lambda a: jnp.take_along_axis(a, best[:, None], 1)[:, 0]  # noqa: E731
     normal = jnp.take_along_axis(normal, best[:, None, None], 1)[:, 0]
     normal = normal * jnp.where(math.dot(normal, dirs) > 0, -1.0, 1.0)[:, None]
-    return take(t), normal, jnp.asarray(np.concatenate(ids, 1))[jnp.arange(n_rays), best], take(pattern)
+    return take(t), normal, jnp.asarray(np.concatenate(ids))[best], take(pattern)
 
 
 def camera_rays(camera: Camera, width: int, height: int) -> tuple[jax.Array, jax.Array]:

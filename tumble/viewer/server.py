@@ -147,14 +147,14 @@ class Simulation:
         self.model = self.state = None
         self._scene: dict = {"version": 0, "scene": None, "blob": ""}
         self._snapshot: dict = {"version": 0, "error": None, "time": 0.0, "paused": False}
-        self._stamp = None
+        self._stamp: object = object()  # equal to no file stamp: the first call loads
         self._key = jax.random.PRNGKey(0)
 
     # -- the simulation thread -------------------------------------------------------------
     def reload_if_changed(self) -> None:
         """Loads the model (first call, or when the file's stamp changed); errors are kept for the page."""
         stamp = self._file_stamp()
-        if self.model is not None and stamp == self._stamp:
+        if stamp == self._stamp:  # a broken file is not retried until it changes
             return
         self._stamp = stamp
         try:
