@@ -14,6 +14,7 @@ html, body { margin: 0; height: 100%; overflow: hidden; background: #c7d6e5; fon
 #tb-canvas { display: block; width: 100%; height: 100%; cursor: grab; }
 #tb-bar { position: absolute; left: 8px; right: 8px; bottom: 8px; display: flex; gap: 8px; align-items: center;
   padding: 6px 8px; background: rgba(255, 255, 255, 0.82); border-radius: 6px; }
+#tb-bar > * { white-space: nowrap; }
 #tb-bar button, #tb-bar select { font: inherit; }
 #tb-timeline { flex: 1; min-width: 80px; }
 #tb-time { font-variant-numeric: tabular-nums; white-space: nowrap; }
