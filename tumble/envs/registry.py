@@ -29,9 +29,14 @@ def names() -> list[str]:
 
 
 def make(name: str, **kwargs) -> Env:
-    """The environment ``name`` built with ``kwargs`` (e.g. ``pipeline="spring"``, task options)."""
+    """The environment ``name`` built with ``kwargs`` (e.g. ``pipeline="spring"``, task options).
+
+    ``pixels=dict(width=64, height=64, ...)`` makes the observation an image
+    (``tumble.render.PixelObservation``'s arguments).
+    """
     if name not in _REGISTRY:
         raise KeyError(f"no environment named {name!r}; registered: {', '.join(names()) or 'none'}")
+    pixels = kwargs.pop("pixels", None)
     factory = _REGISTRY[name]
     if isinstance(factory, str):
         module, attr = factory.split(":")
@@ -39,4 +44,9 @@ def make(name: str, **kwargs) -> Env:
             factory = getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError) as e:
             raise ImportError(f"environment {name!r} is registered as {factory!r}, which failed to load: {e}") from e
-    return factory(**kwargs)
+    env = factory(**kwargs)
+    if pixels is not None:
+        from tumble.render.pixels import PixelObservation
+
+        env = PixelObservation(env, **dict(pixels))
+    return env
