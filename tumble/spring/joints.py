@@ -64,16 +64,15 @@ def links(model: Model) -> Links:
 
 
 def _skew_sandwich(r: jax.Array, inv_inertia: jax.Array) -> jax.Array:
-    """-[r]x I^-1 [r]x: how an impulse at offset r changes that point's velocity through rotation."""
-    rx = jnp.stack(
-        [
-            jnp.stack([jnp.zeros_like(r[..., 0]), -r[..., 2], r[..., 1]], -1),
-            jnp.stack([r[..., 2], jnp.zeros_like(r[..., 0]), -r[..., 0]], -1),
-            jnp.stack([-r[..., 1], r[..., 0], jnp.zeros_like(r[..., 0])], -1),
-        ],
-        -2,
-    )
-    return -math.mat_mul(math.mat_mul(rx, inv_inertia), rx)
+    """-[r]x I^-1 [r]x: how an impulse at offset r changes that point's velocity through rotation.
+
+    Column j is ``r x (I^-1 (e_j x r))``: elementwise products that fuse with
+    their neighbours (two batched 3x3 matmuls would each be a separate kernel).
+    """
+    eye = jnp.eye(3, dtype=r.dtype)
+    arm = math.cross(eye, r[..., None, :])  # (..., 3, 3): row j = e_j x r
+    turn = jnp.sum(inv_inertia[..., None, :, :] * arm[..., :, None, :], -1)  # row j = I^-1 (e_j x r)
+    return jnp.swapaxes(math.cross(r[..., None, :], turn), -1, -2)
 
 
 def impulses(model: Model, lk: Links, x: Transform, b: Bodies) -> tuple[jax.Array, jax.Array, jax.Array]:
