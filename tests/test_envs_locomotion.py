@@ -186,6 +186,80 @@ class TestAnt(EnvChecks):
         assert (np.asarray(s.metrics["reward_contact"]) < 0).all()
 
 
+class PlanarChecks(EnvChecks):
+    """Halfcheetah, hopper, walker2d: root slide x (qpos[0]), slide z, hinge y."""
+
+    ctrl_cost_weight: float
+    velocity_clip: float | None = None
+
+    def test_observation_is_q_without_x_and_qd(self, h):
+        p = h.state.physics
+        qd = np.asarray(p.qd) if self.velocity_clip is None else np.clip(p.qd, -self.velocity_clip, self.velocity_clip)
+        np.testing.assert_array_equal(h.state.obs, np.concatenate([p.q[:, 1:], qd], -1))
+
+    def test_pushed_along_x_earns_forward_reward(self, h):
+        for sign in (1.0, -1.0):
+            qd = h.zeros_qd()
+            qd[:, 0] = sign
+            s0 = h.with_physics(h.q0(), qd)
+            s = h.step(s0, np.zeros((B, h.env.action_size), np.float32))
+            moved = (np.asarray(s.physics.q[:, 0]) - np.asarray(s0.physics.q[:, 0])) / h.env.dt
+            np.testing.assert_allclose(s.metrics["reward_forward"], moved, rtol=1e-4)
+            assert (sign * np.asarray(s.metrics["reward_forward"]) > 0.5).all()
+
+    def test_ctrl_cost(self, h):
+        _ctrl_cost_check(h, self.ctrl_cost_weight)
+
+
+class TestHalfcheetah(PlanarChecks):
+    name, dt, ctrl_cost_weight = "halfcheetah", 0.05, 0.1
+
+    def test_never_terminates(self, h):
+        assert not h.rollout["done"].any()
+        assert set(h.state.metrics) == {"reward_forward", "reward_ctrl", "x_position", "x_velocity"}
+
+
+class WalkerChecks(PlanarChecks):
+    """Hopper and walker2d: healthy reward and termination on the torso height and pitch."""
+
+    velocity_clip = 10.0
+    healthy_z: tuple[float, float]
+    healthy_angle: tuple[float, float]
+
+    def test_healthy_reward_and_termination(self, h):
+        """Rows: upright (healthy); pitched past the angle range; and (hopper) a joint
+        rate beyond the state range. Each unhealthy row terminates and earns no healthy reward."""
+        q, qd = h.q0(), h.zeros_qd()
+        q[1, 2] = self.healthy_angle[1] + 0.1
+        q[2, 2] = self.healthy_angle[0] - 0.1
+        qd[3, 3] = 150.0  # beyond the hopper's healthy_state_range (-100, 100)
+        s = h.step(h.with_physics(q, qd), np.zeros((B, h.env.action_size), np.float32))
+        expected_done = np.array([0, 1, 1, 1 if self.name == "hopper" else 0], np.float32)
+        np.testing.assert_array_equal(s.done, expected_done)
+        np.testing.assert_array_equal(s.metrics["reward_survive"], 1.0 - expected_done)
+
+    def test_low_torso_is_unhealthy(self, h):
+        q = h.q0()
+        q[:, 1] = [self.healthy_z[0] - 0.05, self.healthy_z[0] + 0.05, 1.25, self.healthy_z[0] - 0.3]
+        physics = h.with_physics(q, h.zeros_qd()).physics
+        healthy = jax.vmap(h.env.healthy)(physics)
+        np.testing.assert_array_equal(healthy, [0.0, 1.0, 1.0, 0.0])
+
+    def test_random_policy_falls(self, h):
+        """Random actions topple the robot within the 1,000 steps (terminations happen)."""
+        assert h.rollout["done"].any(axis=0).all()
+
+
+class TestHopper(WalkerChecks):
+    name, dt, ctrl_cost_weight = "hopper", 0.008, 1e-3
+    healthy_z, healthy_angle = (0.7, float("inf")), (-0.2, 0.2)
+
+
+class TestWalker2d(WalkerChecks):
+    name, dt, ctrl_cost_weight = "walker2d", 0.008, 1e-3
+    healthy_z, healthy_angle = (0.8, 2.0), (-1.0, 1.0)
+
+
 def _mujoco_quantities(xml_name: str, q: np.ndarray, qd: np.ndarray):
     mj = mujoco.MjModel.from_xml_path(str(locomotion.ASSETS / f"{xml_name}.xml"))
     d = mujoco.MjData(mj)
