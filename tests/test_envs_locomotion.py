@@ -27,20 +27,51 @@ ROLLOUT_STEPS = 1000
 
 
 class Harness:
-    """One env with its batched, jitted reset / step / init and a random rollout."""
+    """One env with jitted reset, batched step and (on demand) init, and a random rollout.
+
+    ``reset`` and ``init`` are compiled unbatched (vmapping forward kinematics
+    doubles their compile time) and called once per batch row.
+    """
 
     def __init__(self, name: str, **kwargs):
         self.name = name
         self.env = tumble.envs.make(name, **kwargs)
-        env = self.env
-        self.reset = jax.jit(jax.vmap(env.reset))
-        self.step = jax.jit(jax.vmap(env.step))
-        self.init = jax.jit(jax.vmap(env.pipeline_init))
+        self._reset = jax.jit(self.env.reset)
+        self.step = jax.jit(jax.vmap(self.env.step))
         self.state = self.reset(jax.random.split(jax.random.PRNGKey(0), B))
+
+    def reset(self, keys: jax.Array):
+        """Batched reset of ``keys (B, 2)``."""
+        return jax.tree.map(lambda *xs: jnp.stack(xs), *[self._reset(k) for k in keys])
 
     def with_physics(self, q: np.ndarray, qd: np.ndarray):
         """The batch's reset state with physics replaced by ``init(q (B, nq), qd (B, nv))``."""
-        physics = self.init(jnp.asarray(q, jnp.float32), jnp.asarray(qd, jnp.float32))
+        init = self.__dict__.setdefault("_init", jax.jit(self.env.pipeline_init))
+        rows = [init(jnp.asarray(a, jnp.float32), jnp.asarray(b, jnp.float32)) for a, b in zip(q, qd)]
+        return self.state.replace(physics=jax.tree.map(lambda *xs: jnp.stack(xs), *rows))
+
+    def shifted(self, dpos=(0.0, 0.0, 0.0), dvel=(0.0, 0.0, 0.0)):
+        """The reset batch moved rigidly by ``dpos (3,) or (B, 3)`` and given the extra
+        uniform velocity ``dvel``: a consistent state without running ``init``.
+        The root is a free joint (qpos[0:3], qvel[0:3]) or planar slides x, z (qpos[0:2])."""
+        p = self.state.physics
+        free = self.env.model.jnt_type[0] == 0
+        root = [0, 1, 2] if free else [0, None, 1]  # world axis -> root coordinate (planar: slide x, z)
+        assert all(
+            root[i] is not None
+            for i in range(3)
+            if np.any(np.asarray(dpos)[..., i]) or np.any(np.asarray(dvel)[..., i])
+        )
+        dpos = np.broadcast_to(np.asarray(dpos, np.float32), (B, 3))
+        dvel = np.broadcast_to(np.asarray(dvel, np.float32), (B, 3))
+        axes = [i for i in range(3) if root[i] is not None]
+        coords = [root[i] for i in axes]
+        physics = p.replace(
+            q=p.q.at[:, coords].add(dpos[:, axes]),
+            qd=p.qd.at[:, coords].add(dvel[:, axes]),
+            x=p.x.replace(pos=p.x.pos + dpos[:, None]),
+            xd=p.xd.replace(vel=p.xd.vel + dvel[:, None]),
+        )
         return self.state.replace(physics=physics)
 
     def q0(self) -> np.ndarray:
@@ -117,16 +148,16 @@ class EnvChecks:
         np.testing.assert_allclose(terms, r["reward"], rtol=1e-5, atol=1e-5)
 
 
-def _ctrl_cost_check(h, weight):
+def _ctrl_cost_check(h, weight, key="reward_ctrl"):
     """reward_ctrl = -weight * |ctrl|^2 for in-range actions, ctrl = action mapped to ctrlrange."""
     a = np.random.default_rng(2).uniform(-1, 1, (B, h.env.action_size)).astype(np.float32)
     s = h.step(h.state, a)
     lo, hi = np.asarray(h.env.model.actuator_ctrlrange).T
     ctrl = 0.5 * (lo + hi) + 0.5 * (hi - lo) * a
-    np.testing.assert_allclose(s.metrics["reward_ctrl"], -weight * (ctrl**2).sum(-1), rtol=1e-5)
-    assert (np.asarray(s.metrics["reward_ctrl"]) < 0).all()
+    np.testing.assert_allclose(s.metrics[key], -weight * (ctrl**2).sum(-1), rtol=1e-5)
+    assert (np.asarray(s.metrics[key]) < 0).all()
     zero = h.step(h.state, np.zeros_like(a))
-    np.testing.assert_array_equal(zero.metrics["reward_ctrl"], 0.0)
+    np.testing.assert_array_equal(zero.metrics[key], 0.0)
 
 
 class TestAnt(EnvChecks):
@@ -147,9 +178,7 @@ class TestAnt(EnvChecks):
 
     def test_pushed_along_x_earns_forward_reward(self, h):
         for sign in (1.0, -1.0):
-            qd = h.zeros_qd()
-            qd[:, 0] = 2.0 * sign
-            s0 = h.with_physics(h.q0(), qd)
+            s0 = h.shifted(dvel=(2.0 * sign, 0, 0))
             s = h.step(s0, np.zeros((B, 8), np.float32))
             moved = (np.asarray(s.physics.q[:, 0]) - np.asarray(s0.physics.q[:, 0])) / h.env.dt
             np.testing.assert_allclose(s.metrics["reward_forward"], moved, rtol=1e-4)
@@ -162,9 +191,8 @@ class TestAnt(EnvChecks):
         ok = h.step(h.state, np.zeros((B, 8), np.float32))
         np.testing.assert_array_equal(ok.metrics["reward_survive"], 1.0)
         np.testing.assert_array_equal(ok.done, 0.0)
-        q = h.q0()
-        q[:, 2] = 1.5  # torso above healthy_z_range (0.2, 1.0)
-        s = h.step(h.with_physics(q, h.zeros_qd()), np.zeros((B, 8), np.float32))
+        # Torso (about 0.75 m up at reset) lifted above healthy_z_range (0.2, 1.0).
+        s = h.step(h.shifted(dpos=(0, 0, 0.75)), np.zeros((B, 8), np.float32))
         np.testing.assert_array_equal(s.done, 1.0)
         np.testing.assert_array_equal(s.metrics["reward_survive"], 0.0)
 
@@ -199,9 +227,7 @@ class PlanarChecks(EnvChecks):
 
     def test_pushed_along_x_earns_forward_reward(self, h):
         for sign in (1.0, -1.0):
-            qd = h.zeros_qd()
-            qd[:, 0] = sign
-            s0 = h.with_physics(h.q0(), qd)
+            s0 = h.shifted(dvel=(sign, 0, 0))
             s = h.step(s0, np.zeros((B, h.env.action_size), np.float32))
             moved = (np.asarray(s.physics.q[:, 0]) - np.asarray(s0.physics.q[:, 0])) / h.env.dt
             np.testing.assert_allclose(s.metrics["reward_forward"], moved, rtol=1e-4)
@@ -239,9 +265,9 @@ class WalkerChecks(PlanarChecks):
         np.testing.assert_array_equal(s.metrics["reward_survive"], 1.0 - expected_done)
 
     def test_low_torso_is_unhealthy(self, h):
-        q = h.q0()
-        q[:, 1] = [self.healthy_z[0] - 0.05, self.healthy_z[0] + 0.05, 1.25, self.healthy_z[0] - 0.3]
-        physics = h.with_physics(q, h.zeros_qd()).physics
+        z = np.asarray(h.state.physics.q[:, 1])
+        target = np.array([self.healthy_z[0] - 0.05, self.healthy_z[0] + 0.05, 1.25, self.healthy_z[0] - 0.3])
+        physics = h.shifted(dpos=np.stack([np.zeros(B), np.zeros(B), target - z], -1)).physics
         healthy = jax.vmap(h.env.healthy)(physics)
         np.testing.assert_array_equal(healthy, [0.0, 1.0, 1.0, 0.0])
 
@@ -258,6 +284,79 @@ class TestHopper(WalkerChecks):
 class TestWalker2d(WalkerChecks):
     name, dt, ctrl_cost_weight = "walker2d", 0.008, 1e-3
     healthy_z, healthy_angle = (0.8, 2.0), (-1.0, 1.0)
+
+
+class HumanoidChecks(EnvChecks):
+    """Humanoid and humanoidstandup: the 348-entry observation."""
+
+    def test_observation_blocks_match_mujoco(self, h):
+        """At the reset states: qpos[2:], qvel, then cinert and cvel as MuJoCo computes them,
+        zero actuator forces (no step yet) and zero contact forces (none solved yet)."""
+        q, qd = np.asarray(h.state.physics.q), np.asarray(h.state.physics.qd)
+        for i in range(2):
+            obs = np.asarray(h.state.obs[i])
+            d = _mujoco_quantities(self.name, q[i], qd[i])
+            np.testing.assert_array_equal(obs[:45], np.concatenate([q[i, 2:], qd[i]]))
+            np.testing.assert_allclose(obs[45:175], d.cinert[1:].ravel(), atol=1e-4, rtol=1e-4)
+            np.testing.assert_allclose(obs[175:253], d.cvel[1:].ravel(), atol=1e-5, rtol=1e-4)
+            np.testing.assert_array_equal(obs[253:], 0.0)
+
+    def test_actuator_force_block_is_gear_times_ctrl(self, h):
+        a = np.random.default_rng(4).uniform(-1, 1, (B, 17)).astype(np.float32)
+        s = h.step(h.state, a)
+        gear = np.asarray(h.env.model.actuator_gear)
+        expected = np.zeros((B, h.env.model.nv - 6))
+        expected[:, h.env.model.actuator_dofadr - 6] = gear * 0.4 * a
+        np.testing.assert_allclose(np.asarray(s.obs)[:, 253:270], expected, rtol=1e-5, atol=1e-4)
+
+    def test_ctrl_cost(self, h):
+        _ctrl_cost_check(h, 0.1, "reward_ctrl" if self.name == "humanoid" else "reward_quadctrl")
+
+
+class TestHumanoid(HumanoidChecks):
+    name, dt = "humanoid", 0.015
+
+    def test_pushed_along_x_earns_forward_reward(self, h):
+        for sign in (1.0, -1.0):
+            # The whole body moves at 1 m/s along x: so does its center of mass.
+            s = h.step(h.shifted(dvel=(sign, 0, 0)), np.zeros((B, 17), np.float32))
+            forward = sign * np.asarray(s.metrics["reward_forward"])
+            assert (forward > 1.25 * 0.8).all() and (forward < 1.25 * 1.05).all()
+
+    def test_healthy_reward_and_termination(self, h):
+        z = np.asarray(h.state.physics.q[:, 2])
+
+        def at_height(target):
+            return h.shifted(dpos=np.stack([np.zeros(B), np.zeros(B), np.asarray(target) - z], -1))
+
+        s = h.step(at_height([1.4, 2.1, 2.5, 1.4]), np.zeros((B, 17), np.float32))  # healthy_z_range (1, 2)
+        np.testing.assert_array_equal(s.done, [0, 1, 1, 0])
+        np.testing.assert_array_equal(s.metrics["reward_survive"], [5, 0, 0, 5])
+        healthy = jax.vmap(h.env.healthy)(at_height([0.95, 1.05, 1.95, 2.05]).physics)
+        np.testing.assert_array_equal(healthy, [0, 1, 1, 0])
+
+    def test_contact_cost_is_clipped_and_negative(self, h):
+        contact = h.rollout["metrics"]["reward_contact"]
+        assert (contact <= 0).all() and (contact >= -10).all() and (contact < 0).any()
+
+    def test_random_policy_falls(self, h):
+        assert h.rollout["done"].any(axis=0).all()
+
+
+class TestHumanoidStandup(HumanoidChecks):
+    name, dt = "humanoidstandup", 0.015
+
+    def test_height_reward(self, h):
+        """reward_linup = torso z / 0.003 s; lifting the torso (+z velocity) raises it."""
+        s = h.step(h.state, np.zeros((B, 17), np.float32))
+        np.testing.assert_allclose(s.metrics["reward_linup"], np.asarray(s.physics.q[:, 2]) / 0.003, rtol=1e-5)
+        lifted = h.step(h.shifted(dvel=(0, 0, 2.0)), np.zeros((B, 17), np.float32))
+        still = h.step(h.state, np.zeros((B, 17), np.float32))
+        assert (np.asarray(lifted.metrics["reward_linup"]) > np.asarray(still.metrics["reward_linup"]) + 5).all()
+
+    def test_never_terminates(self, h):
+        assert not h.rollout["done"].any()
+        assert (h.rollout["metrics"]["reward_impact"] <= 0).all()
 
 
 def _mujoco_quantities(xml_name: str, q: np.ndarray, qd: np.ndarray):
