@@ -110,6 +110,7 @@ class EnvChecks:
 
     name: str
     dt: float
+    reward_shape: tuple = ()
 
     @pytest.fixture(scope="class")
     def h(self) -> Harness:
@@ -117,12 +118,14 @@ class EnvChecks:
 
     def test_sizes(self, h):
         env = h.env
-        assert h.state.obs.shape == (B, env.observation_size)
+        obs_shape = getattr(env, "observation_shape", (env.observation_size,))
+        assert np.prod(obs_shape) == env.observation_size
+        assert h.state.obs.shape == (B, *obs_shape)
         assert env.action_size == env.model.nu
         assert env.dt == pytest.approx(self.dt, rel=1e-6)
         s = h.step(h.state, np.zeros((B, env.action_size), np.float32))
-        assert s.obs.shape == (B, env.observation_size)
-        assert s.reward.shape == s.done.shape == (B,)
+        assert s.obs.shape == (B, *obs_shape)
+        assert s.reward.shape == (B, *self.reward_shape) and s.done.shape == (B,)
         assert set(s.metrics) == set(h.state.metrics)
         assert jax.tree.structure(s.info) == jax.tree.structure(h.state.info)
 
@@ -132,6 +135,7 @@ class EnvChecks:
         np.testing.assert_array_equal(again.physics.q, h.state.physics.q)
         obs = np.asarray(h.state.obs)
         assert all(not np.allclose(obs[0], obs[i]) for i in range(1, B))
+        assert not np.allclose(np.asarray(again.physics.q[0]), np.asarray(again.physics.q[1]))
 
     def test_step_is_deterministic(self, h):
         a = np.random.default_rng(1).uniform(-1, 1, (B, h.env.action_size)).astype(np.float32)
@@ -406,6 +410,96 @@ class TestSwimmer(EnvChecks):
             mujoco.mj_step(mj, d, nstep=4)
         assert abs(d.qpos[0] - float(h.state.physics.q[0, 0])) > 0.1  # it does swim
         assert abs(float(s.physics.q[0, 0]) - d.qpos[0]) < 0.05
+
+
+def _shift_agent(h, agent: int, rows, dpos=(0.0, 0.0, 0.0), dvel=(0.0, 0.0, 0.0)):
+    """The reset batch with one ant (its bodies, free joint q and qd) moved rigidly by
+    ``dpos`` and given the extra velocity ``dvel`` in batch ``rows``."""
+    env, p = h.env, h.state.physics
+    bodies, qa, va = env._bodies[agent], env._qpos[agent][:3], env._qvel[agent][:3]
+    mask = np.zeros((B, 1), np.float32)
+    mask[list(rows)] = 1.0
+    dpos, dvel = mask * np.asarray(dpos, np.float32), mask * np.asarray(dvel, np.float32)
+    physics = p.replace(
+        q=p.q.at[:, qa].add(dpos),
+        qd=p.qd.at[:, va].add(dvel),
+        x=p.x.replace(pos=p.x.pos.at[:, bodies].add(dpos[:, None])),
+        xd=p.xd.replace(vel=p.xd.vel.at[:, bodies].add(dvel[:, None])),
+    )
+    return h.state.replace(physics=physics)
+
+
+class TestMultiAnt(EnvChecks):
+    name, dt, reward_shape = "multiant", 0.05, (2,)
+
+    def test_agent_structure(self, h):
+        env = h.env
+        assert (env.num_agents, env.obs_per_agent, env.act_per_agent) == (2, 33, 8)
+        assert env.action_size == env.num_agents * env.act_per_agent
+        assert env.model.actuator_names[8:] == tuple("ant1_" + n[5:] for n in env.model.actuator_names[:8])
+
+    def test_reward_is_sum_of_terms(self, h):
+        """Each agent's reward is the sum of its own reward_*_k terms."""
+        r = h.rollout
+        for k in range(2):
+            terms = sum(v for key, v in r["metrics"].items() if key.startswith("reward_") and key.endswith(f"_{k}"))
+            np.testing.assert_allclose(terms, r["reward"][..., k], rtol=1e-5, atol=1e-5)
+
+    def test_observation_rows_are_each_agents_view(self, h):
+        p = h.state.physics
+        q, qd, pos, vel = (np.asarray(a) for a in (p.q, p.qd, p.x.pos, p.xd.vel))
+        torso = h.env._torsos
+        for k, j in ((0, 1), (1, 0)):
+            own = np.concatenate([q[:, 15 * k + 2 : 15 * k + 15], qd[:, 14 * k : 14 * k + 14]], -1)
+            other = np.concatenate([pos[:, torso[j]] - pos[:, torso[k]], vel[:, torso[j]]], -1)
+            np.testing.assert_allclose(h.state.obs[:, k], np.concatenate([own, other], -1), atol=1e-6)
+        flat = tumble.envs.make("multiant", flatten=True)
+        assert flat.observation_shape == (66,) and flat.observation_size == 66
+        row = jax.tree.map(lambda x: x[0], p)
+        np.testing.assert_allclose(flat._obs(row), np.asarray(h.state.obs[0]).reshape(-1), atol=1e-6)
+
+    def test_each_agent_has_its_actions_and_ctrl_cost(self, h):
+        a = np.zeros((B, 16), np.float32)
+        a[:, :8] = np.random.default_rng(5).uniform(-1, 1, (B, 8))
+        s = h.step(h.state, a)
+        np.testing.assert_allclose(s.metrics["reward_ctrl_0"], -0.5 * (a[:, :8] ** 2).sum(-1), rtol=1e-5)
+        np.testing.assert_array_equal(s.metrics["reward_ctrl_1"], 0.0)
+        torque = np.asarray(s.physics.qf_actuator)  # ant k's hinge dofs: 14 k + 6 ... 14 k + 13
+        np.testing.assert_allclose(torque[:, 6:14], 150 * a[:, :8], rtol=1e-5)
+        np.testing.assert_array_equal(torque[:, 20:28], 0.0)
+
+    def test_pushed_agent_earns_forward_reward(self, h):
+        s = h.step(_shift_agent(h, 0, range(B), dvel=(2.0, 0, 0)), np.zeros((B, 16), np.float32))
+        assert (np.asarray(s.metrics["reward_forward_0"]) > 1.0).all()
+        assert (np.abs(np.asarray(s.metrics["reward_forward_1"])) < 0.5).all()
+
+    def test_one_unhealthy_agent_ends_the_episode(self, h):
+        s = h.step(_shift_agent(h, 1, [1, 3], dpos=(0, 0, 0.75)), np.zeros((B, 16), np.float32))
+        np.testing.assert_array_equal(s.done, [0, 1, 0, 1])
+        np.testing.assert_array_equal(s.metrics["reward_survive_1"], [1, 0, 1, 0])
+        np.testing.assert_array_equal(s.metrics["reward_survive_0"], 1.0)
+
+    def test_agents_collide(self, h):
+        """Ant 0 moved toward ant 1 until their torso spheres (radius 0.25) overlap by 0.1
+        and 0.05 m (rows 0, 1): the contact pushes the two apart, each away from the
+        other, until they no longer overlap. Rows 2, 3 (2 m apart) do not interact."""
+        torso = h.env._torsos
+        p = h.state.physics
+        offset = np.asarray(p.x.pos[:, torso[1]] - p.x.pos[:, torso[0]])
+        distance = np.linalg.norm(offset, axis=-1)
+        target = np.array([0.4, 0.45, distance[2], distance[3]])
+        move = offset * (1 - target / distance)[:, None]  # along the line between the torsos
+        s0 = _shift_agent(h, 0, [0, 1], dpos=move)
+        s = s0
+        for _ in range(3):
+            s = h.step(s, np.zeros((B, 16), np.float32))
+        pos0, pos = np.asarray(s0.physics.x.pos[:, torso]), np.asarray(s.physics.x.pos[:, torso])
+        apart = np.linalg.norm(pos[:, 1] - pos[:, 0], axis=-1)
+        assert (apart[:2] > 0.5).all()
+        np.testing.assert_allclose(apart[2:], distance[2:], atol=0.05)
+        unit = offset / distance[:, None]
+        along = np.einsum("bi,bi->b", pos[:, 1] - pos0[:, 1], unit), np.einsum("bi,bi->b", pos[:, 0] - pos0[:, 0], unit)
+        assert (along[0][:2] > 0.01).all() and (along[1][:2] < -0.01).all()
 
 
 def _mujoco_quantities(xml_name: str, q: np.ndarray, qd: np.ndarray):
