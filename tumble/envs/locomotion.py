@@ -39,17 +39,14 @@ def _quaternion_slices(model: Model) -> list[slice]:
     return out
 
 
-def noisy_state(
-    model: Model, key: jax.Array, scale: float, *, qd_normal: bool = False, q0: jax.Array | None = None
-) -> tuple[jax.Array, jax.Array]:
-    """Gymnasium's reset draw: ``q0 + U(-scale, scale)`` and ``U(-scale, scale)``
+def noisy_state(model: Model, key: jax.Array, scale: float, *, qd_normal: bool = False) -> tuple[jax.Array, jax.Array]:
+    """Gymnasium's reset draw: ``qpos0 + U(-scale, scale)`` and ``U(-scale, scale)``
     velocities (``scale * N(0, 1)`` with ``qd_normal``).
 
     Returns ``q (nq,)`` (quaternions renormalized) and ``qd (nv,)``.
     """
-    q0 = model.qpos0 if q0 is None else q0
     kq, kv = jax.random.split(key)
-    q = q0 + jax.random.uniform(kq, (model.nq,), minval=-scale, maxval=scale)
+    q = model.qpos0 + jax.random.uniform(kq, (model.nq,), minval=-scale, maxval=scale)
     if qd_normal:
         qd = scale * jax.random.normal(kv, (model.nv,))
     else:
