@@ -78,9 +78,10 @@ UNSUPPORTED = {
         "arm_motor",
     ),
     "mocap": ("""<mujoco><worldbody><body mocap="true"><geom size=".1"/></body></worldbody></mujoco>""", "mocap"),
-    "fluid": (
-        """<mujoco><option density="1.2"/><worldbody><body><freejoint/><geom size=".1"/></body></worldbody></mujoco>""",
-        "density",
+    "fluid_ellipsoid": (
+        """<mujoco><option density="1.2"/><worldbody><body><freejoint/><geom name="fin" size=".1"
+        fluidshape="ellipsoid"/></body></worldbody></mujoco>""",
+        "fin",
     ),
 }
 

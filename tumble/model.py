@@ -52,6 +52,13 @@ class Options:
       armature_iterations: number of relaxed Jacobi passes that give joints
         their armature inertia on chains (more: closer to MuJoCo's joint-space
         armature; 1 is enough without armature, which then uses one pass).
+      density: () fluid density (kg/m^3) of MuJoCo's inertia-box drag model
+        (tumble/spring/fluid.py).
+      viscosity: () fluid viscosity of the same model.
+      wind: (3,) velocity of the medium.
+      fluid: whether the step computes fluid drag; the loader sets it when
+        ``density`` or ``viscosity`` is nonzero (randomizing them away from
+        exactly zero on a model loaded without fluid has no effect).
     """
 
     timestep: jax.Array
@@ -63,6 +70,10 @@ class Options:
     restitution_threshold: jax.Array
     contact_iterations: int = struct.field(static=True, default=2)
     armature_iterations: int = struct.field(static=True, default=4)
+    density: jax.Array = struct.field(default_factory=lambda: np.zeros(()))
+    viscosity: jax.Array = struct.field(default_factory=lambda: np.zeros(()))
+    wind: jax.Array = struct.field(default_factory=lambda: np.zeros(3))
+    fluid: bool = struct.field(static=True, default=False)
 
 
 class CollisionGroup(NamedTuple):

@@ -12,7 +12,7 @@ from tumble.kinematics import DofFrames
 from tumble.model import Model
 from tumble.spatial import Force, Motion, Transform
 from tumble.spring import bodies as bodies_lib
-from tumble.spring import contacts, dofs, forces, joints
+from tumble.spring import contacts, dofs, fluid, forces, joints
 
 
 @struct.dataclass
@@ -118,6 +118,7 @@ def step(model: Model, state: State, ctrl: jax.Array) -> State:
     # Actuators, joint springs/dampers and limits in joint space; gravity.
     b, act, qf_act, limit = _joint_space(model, state, jac, b, ctrl)
     b = b.replace(vel=b.vel + (model.opt.timestep * (b.inv_mass > 0))[:, None] * model.opt.gravity)
+    b = fluid.apply(model, b)
     rates = dofs.rates(model, jac, b)
 
     # Joint springs hold the bodies together; armature resists the rate change
