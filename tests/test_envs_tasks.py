@@ -182,3 +182,48 @@ def test_reacherangle_servos_carry_the_tip_to_the_target():
         s = step(s, action)
         rewards.append(float(s.reward))
     assert rewards[10] > rewards[0] and rewards[-1] > -0.005
+
+
+# --------------------------------------------------------------------------- inverted_double_pendulum
+
+
+def double_pole_tip(obs):
+    """(x, z) of the upper pole's top from the observation (poles 0.6 m, hinges about y), in NumPy."""
+    q1, q2 = np.arctan2(obs[..., 1], obs[..., 3]), np.arctan2(obs[..., 2], obs[..., 4])
+    x = obs[..., 0] + 0.6 * np.sin(q1) + 0.6 * np.sin(q1 + q2)
+    return x, 0.6 * np.cos(q1) + 0.6 * np.cos(q1 + q2)
+
+
+def test_inverted_double_pendulum_common_and_reward_terms():
+    env = check_common("inverted_double_pendulum")
+    assert (env.observation_size, env.action_size, env.dt) == (9, 1, pytest.approx(0.05))
+    _, (_, obs, reward, done, metrics, _) = _rollout("inverted_double_pendulum")
+    x, z = double_pole_tip(obs)
+    clear = np.abs(z - 1.0) > 0.02  # away from the threshold, where the joint springs' give could flip it
+    np.testing.assert_array_equal(done[clear], (z <= 1.0)[clear])
+    assert done.any() and (done == 0).any()
+    np.testing.assert_allclose(metrics["reward_survive"], 10.0 * (1.0 - done))
+    # Until the first fall (after it, the poles whirl under 500 N pushes and
+    # the joint springs give by centimetres): the tip from the angles.
+    alive = np.cumsum(done, axis=0) == 0
+    penalty = -(0.01 * x**2 + (z - 2) ** 2)
+    np.testing.assert_allclose(metrics["distance_penalty"][alive], penalty[alive], atol=0.03)
+    w1, w2 = obs[..., 6], obs[..., 7]
+    free = (np.abs(w1) < 10) & (np.abs(w2) < 10)  # the observation clips the rates
+    np.testing.assert_allclose(metrics["velocity_penalty"][free], -(1e-3 * w1**2 + 5e-3 * w2**2)[free], rtol=1e-4)
+    np.testing.assert_allclose(reward, sum(metrics[k] for k in metrics), rtol=1e-5, atol=1e-4)
+    assert (np.abs(obs[..., 5:9]) <= 10.0).all()
+
+
+def test_inverted_double_pendulum_termination_and_limit_force():
+    env, reset, step, _ = _jitted("inverted_double_pendulum")
+    s = reset(jax.random.PRNGKey(0))
+    upright = step(s.replace(physics=env.pipeline_init(jnp.zeros(3), jnp.zeros(3))), jnp.zeros(1))
+    # Tip at 1.2 m: penalty (1.2 - 2)^2; the joint springs sag 9 mm under the poles' weight.
+    assert float(upright.done) == 0.0 and float(upright.reward) == pytest.approx(10.0 - 0.8**2, abs=0.03)
+    assert float(upright.obs[8]) == 0.0  # no limit force in the middle of the rail
+    bent = step(s.replace(physics=env.pipeline_init(jnp.array([0.0, 1.2, 0.5]), jnp.zeros(3))), jnp.zeros(1))
+    assert float(bent.done) == 1.0 and float(bent.metrics["reward_survive"]) == 0.0
+    # At the rail's end, pushing outward: the limit pushes back (negative), clipped to -10.
+    end = step(s.replace(physics=env.pipeline_init(jnp.array([1.0, 0.0, 0.0]), jnp.zeros(3))), jnp.ones(1))
+    assert float(end.obs[8]) == -10.0 and float(end.obs[0]) < 1.02
