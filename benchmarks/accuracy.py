@@ -49,7 +49,7 @@ BOX = f"""<mujoco model="tumbling_box"><option gravity="0 0 0"/>{NOCONTACT}<worl
 SYSTEMS = {
     "pendulum": (PENDULUM, [1.2], [0.0], 3.0),
     "chain": (CHAIN, [0.6, -0.4, 0.3, 0.5], [0.0, 0.0, 0.0, 0.0], 2.0),
-    "tumbling_box": (BOX, None, [0, 0, 0, 0.05, 4.0, 0.0], 10.0),
+    "tumbling_box": (BOX, None, [0, 0, 0, 0.05, 4.0, 0.0], 6.0),
 }
 TIMESTEPS = (0.01, 0.003, 0.001, 0.0003, 0.0001)
 QUICK_TIMESTEPS = (0.01, 0.003, 0.001)

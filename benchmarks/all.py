@@ -5,17 +5,17 @@ Each module writes ``docs/results/NAME[-quick].json`` and
 (which ran, how long, what failed). A module that fails is reported and the
 others still run.
 
-Modules written by other parts of the project are run when present:
+Modules written by other parts of the project are run when present, each in
+its own process with the arguments in ``EXTERNAL`` plus ``--json PATH``:
 
-* ``benchmarks/envs.py`` (per-environment throughput and compile time) and
-  ``benchmarks/train.py`` (training curves, tumble PPO beside Brax PPO). If
-  they follow this package's convention (``run(quick) -> dict`` and
-  ``plot(result, path)``, see ``benchmarks/common.py``) they are called like
-  the others; otherwise their ``main(argv)`` is called with ``["--quick"]``
-  in quick mode. Their JSON (whatever its layout) is then plotted here by
-  ``plot_external``: training curves from every list of records holding a
-  step count, a wall time and an eval reward; compile times from every record
-  holding ``compile_s``.
+* ``benchmarks/envs.py``: per-environment throughput and compile time, tumble
+  beside Brax;
+* ``benchmarks/train.py``: training curves, tumble PPO beside Brax PPO.
+
+Their JSON (whatever its layout) is plotted here by ``plot_external``:
+training curves from every list of records holding a step count, a wall time
+and an eval reward; otherwise compile times from every record holding
+``compile_s``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import subprocess
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -30,7 +32,14 @@ from pathlib import Path
 from benchmarks import common
 
 OURS = ("scaling", "memory", "astronaut", "accuracy", "contact", "gradients")
-EXTERNAL = ("envs", "train")
+# name: (full-run arguments, quick-run arguments); "--json PATH" is appended.
+EXTERNAL = {
+    "envs": (
+        [],
+        ["--envs", "ant,humanoid,inverted_pendulum,reacher", "--batch", "128", "--steps", "20", "--repeats", "1"],
+    ),
+    "train": ([], ["--quick"]),
+}
 
 
 def run_ours(name: str, quick: bool) -> dict:
@@ -42,27 +51,23 @@ def run_ours(name: str, quick: bool) -> dict:
 
 
 def run_external(name: str, quick: bool) -> dict:
-    """Runs ``benchmarks.NAME`` if it exists; plots what it returns or wrote."""
-    try:
-        module = importlib.import_module(f"benchmarks.{name}")
-    except ModuleNotFoundError as e:
-        if e.name != f"benchmarks.{name}":
-            raise
+    """Runs ``benchmarks/NAME.py`` (if it exists) in a subprocess; plots the JSON it wrote."""
+    script = Path(__file__).resolve().with_name(f"{name}.py")
+    if not script.exists():
         return {"status": "absent", "todo": f"benchmarks/{name}.py is not on this branch yet"}
-    if hasattr(module, "run") and hasattr(module, "plot"):
-        result = common.stamp(module.run(quick), name, quick)
-        json_path, png_path = common.save(name, result, module.plot, quick)
-        return {"json": str(json_path.relative_to(common.REPO)), "png": str(png_path.relative_to(common.REPO))}
-    result = module.main(["--quick"] if quick else [])
-    if not isinstance(result, dict):
-        json_path, _ = common.output_paths(name, quick)
-        result = json.loads(json_path.read_text()) if json_path.exists() else None
-    if result is None:
-        return {"status": "ran", "todo": f"benchmarks/{name}.py returned no result to plot"}
-    json_path, png_path = common.output_paths(f"{name}-summary", quick)
+    json_path, _ = common.output_paths(name, quick)
+    _, png_path = common.output_paths(f"{name}-summary", quick)
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    args = EXTERNAL[name][1 if quick else 0] if name in EXTERNAL else []
+    cmd = [sys.executable, "-m", f"benchmarks.{name}", *args, "--json", str(json_path)]
+    proc = subprocess.run(cmd, cwd=common.REPO, capture_output=True, text=True, check=False)
+    entry = {"command": " ".join(cmd[1:]), "json": str(json_path.relative_to(common.REPO))}
+    if proc.returncode != 0:
+        tail = proc.stderr[-1500:]
+        return {**entry, "status": "failed", "error": tail, "todo": f"check EXTERNAL[{name!r}] in benchmarks/all.py"}
     png_path.parent.mkdir(parents=True, exist_ok=True)
-    drawn = plot_external(name, result, png_path)
-    return {"status": "ran", "png": str(png_path.relative_to(common.REPO)) if drawn else None}
+    drawn = plot_external(name, json.loads(json_path.read_text()), png_path)
+    return {**entry, "status": "ok", "png": str(png_path.relative_to(common.REPO)) if drawn else None}
 
 
 # --------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -114,8 +115,12 @@ def save(name: str, result: dict, plot: Callable[[dict, Path], None], quick: boo
 
 
 def stamp(result: dict, name: str, quick: bool) -> dict:
-    """Adds the machine record and the reproducing command to ``result``."""
-    result["machine"] = machine_info()
+    """Adds the machine record (with MuJoCo's version and the load averages at
+    the end of the run: other work on a shared machine slows every figure) and
+    the reproducing command to ``result``."""
+    import mujoco
+
+    result["machine"] = {**machine_info(), "mujoco": mujoco.__version__, "load_average_1_5_15min": os.getloadavg()}
     result["command"] = f"python -m benchmarks.{name}" + (" --quick" if quick else "")
     result["quick"] = quick
     return result

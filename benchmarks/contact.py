@@ -249,10 +249,11 @@ def _still_panel(ax, title: str, rows: list) -> None:
         for engine, style in (("tumble", "-"), ("mujoco", "--")):
             trace = np.asarray(row[f"{engine}_trace"], float)
             t = np.linspace(0, row["seconds"], len(trace))
-            ax.plot(t, 1000 * trace, style, lw=1, label=f"{engine} dt={row['dt']}")
+            ax.plot(t, np.maximum(1000 * trace, 1e-4), style, lw=1, label=f"{engine} dt={row['dt']}")
+    ax.set_yscale("log")
     ax.set_title(f"{title}: largest displacement")
     ax.set_xlabel("time (s)")
-    ax.set_ylabel("mm")
+    ax.set_ylabel("mm (log; floor 1e-4)")
     ax.legend(fontsize=7)
 
 
@@ -264,7 +265,11 @@ def plot(result: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     panels = [("resting box", result["resting_box"])] + [(f"stack of {k}", v) for k, v in result["stack"].items()]
-    fig, axes = plt.subplots(1, 2 + len(panels), figsize=(5 * (2 + len(panels)), 4.6))
+    ncol = -(-(2 + len(panels)) // 2)
+    fig, grid = plt.subplots(2, ncol, figsize=(5.5 * ncol, 9))
+    axes = grid.ravel()
+    for ax in axes[2 + len(panels) :]:
+        ax.set_visible(False)
     ax = axes[0]
     for row in result["bounce"]:
         t = np.arange(len(row["trace"])) * 4.0 / len(row["trace"])

@@ -120,7 +120,7 @@ def test_mujoco_threaded_steps_match_a_serial_loop():
 
 def test_steps_shrink_with_batch_within_bounds():
     assert scaling.steps_for(1, quick=False) == 100
-    assert scaling.steps_for(4096, quick=False) == 24  # 100k // 4096
+    assert scaling.steps_for(4096, quick=False) == 12  # 50k // 4096
     assert scaling.steps_for(8192, quick=True) == 10
     # A measurement projected from the last one: (repeats + 1) timed calls plus its compile time.
     assert scaling.projected_s({"sps": 1000, "compile_s": 2.0}, 100, 10, 3) == pytest.approx(6.0)
