@@ -77,6 +77,14 @@ def test_rotation_angle_of_known_rotations():
     np.testing.assert_allclose(accuracy.rotation_angle(about_z, identity), a, atol=1e-7)
     # q and -q are the same rotation.
     np.testing.assert_allclose(accuracy.rotation_angle(-about_z, about_z), 0, atol=1e-7)
+    # Relative to a rotated frame: q1 = 90 deg about x, q2 = q1 then a about z.
+    c = np.sqrt(0.5)
+    q1 = np.tile([c, c, 0.0, 0.0], (3, 1))
+    q2 = np.stack([c * np.cos(a / 2), c * np.cos(a / 2), -c * np.sin(a / 2), c * np.sin(a / 2)], -1)
+    np.testing.assert_allclose(accuracy.rotation_angle(q1, q2), a, atol=1e-7)
+    # Tiny angles stay resolved (arccos of the dot product would give ~1e-8 here).
+    tiny = np.array([[np.cos(5e-11), 0.0, 0.0, np.sin(5e-11)]])
+    np.testing.assert_allclose(accuracy.rotation_angle(identity[:1], tiny), 1e-10, rtol=1e-6)
 
 
 def test_apexes_of_an_analytic_bounce():
