@@ -26,6 +26,7 @@ from typing import Any
 import jax
 import numpy as np
 
+import tumble  # noqa: F401 - first, so its XLA CPU flags are set before anything starts JAX's backend
 from benchmarks.throughput import machine_info
 
 REPO = Path(__file__).resolve().parents[1]

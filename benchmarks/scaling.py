@@ -167,8 +167,29 @@ def projected_s(prev: dict | None, batch: int, steps: int, repeats: int) -> floa
     return batch * steps / prev["sps"] * (repeats + 1) + prev.get("compile_s", 0.0)
 
 
+def mujoco_one_thread(cfg: dict, quick: bool) -> dict:
+    """MuJoCo C on one thread on the task's model (``peers.mujoco_c_throughput``)."""
+    xml = common_xml(cfg)
+    try:
+        return peers.mujoco_c_throughput(xml, substeps=cfg["substeps"], env_steps=2_000 if quick else 10_000)
+    finally:
+        if xml != Path(cfg["xml"]):
+            xml.unlink()
+
+
+def measurers(task: str, model, quick: bool, brax: bool) -> dict:
+    """``{engine name: (batch, steps, repeats) -> row}`` for every engine measured on ``task``."""
+    cfg = TASKS[task]
+    out = {f"tumble {name}": _tumble_measure(p, model, cfg) for name, p in tumble_pipelines().items()}
+    if brax and peers.brax_python():
+        for backend in BRAX_BACKENDS if not quick else ("spring",):
+            out[f"Brax {backend}"] = _brax_measure(task, backend)
+    out["MuJoCo C all cores"] = _mujoco_measure(cfg)
+    return out
+
+
 def measure_task(task: str, batches, quick: bool, brax: bool, max_call_s: float) -> dict:
-    """Every engine at every batch size for one task."""
+    """Every engine at every batch size for one task, alternating engines at each batch."""
     import tumble
 
     cfg = TASKS[task]
@@ -176,31 +197,18 @@ def measure_task(task: str, batches, quick: bool, brax: bool, max_call_s: float)
     model = tumble.load(str(cfg["xml"]), timestep=cfg["timestep"])
     out = {"model": str(Path(cfg["xml"]).relative_to(common.REPO)), **{k: v for k, v in cfg.items() if k != "xml"}}
     out["env_dt"] = cfg["timestep"] * cfg["substeps"]
-    xml = common_xml(cfg)
-    try:
-        out["mujoco_c_one_thread"] = peers.mujoco_c_throughput(
-            xml, substeps=cfg["substeps"], env_steps=2_000 if quick else 10_000
-        )
-    finally:
-        if xml != Path(cfg["xml"]):
-            xml.unlink()
+    out["mujoco_c_one_thread"] = mujoco_one_thread(cfg, quick)
     engines: dict[str, list] = {}
-    measurers = {f"tumble {name}": _tumble_measure(p, model, cfg) for name, p in tumble_pipelines().items()}
-    if brax and peers.brax_python():
-        for backend in BRAX_BACKENDS if not quick else ("spring",):
-            measurers[f"Brax {backend}"] = _brax_measure(task, backend)
-    measurers["MuJoCo C all cores"] = _mujoco_measure(cfg)
     for batch in batches:
         steps = steps_for(batch, quick)
-        for name, measure in measurers.items():
+        for name, measure in measurers(task, model, quick, brax).items():
             rows = engines.setdefault(name, [])
             prev = next((r for r in reversed(rows) if "sps" in r), None)
             if any("skipped" in r for r in rows) or projected_s(prev, batch, steps, repeats) > max_call_s:
                 rows.append({"batch": batch, "skipped": f"projected over {max_call_s:g} s"})
                 continue
-            row = {"batch": batch, **measure(batch, steps, repeats)}
-            rows.append(row)
-            common.log(f"scaling {task} batch {batch} {name}: {row}")
+            rows.append({"batch": batch, **measure(batch, steps, repeats)})
+            common.log(f"scaling {task} batch {batch} {name}: {rows[-1]}")
     out["engines"] = engines
     return out
 
