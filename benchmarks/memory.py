@@ -9,8 +9,8 @@ the compiler's own footprint:
   over ``vmap(step)``, ``STEPS`` control steps): argument + output + temp -
   alias bytes, i.e. the buffers the program needs at its peak. On the CPU the
   "device" is host memory too.
-* ``host``: the peak resident set (``getrusage`` max RSS) after compiling and
-  running that rollout once.
+* ``host``: the peak resident set (``VmHWM``, see ``_peak_rss``) after
+  compiling and running that rollout once.
 
 MuJoCo C has no compiled program: its host figure is the peak RSS after
 creating ``batch`` ``MjData`` and stepping each once.
@@ -38,6 +38,16 @@ BRAX_MEMORY_SCRIPT = Path(__file__).resolve().with_name("brax_memory.py")
 
 
 def _peak_rss() -> int:
+    """This process's peak resident set in bytes: ``VmHWM`` from /proc, which
+    starts afresh at ``exec``, unlike ``getrusage``'s max RSS (Linux carries
+    that over from the parent, so a child of a big process would report the
+    parent's peak)."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
@@ -160,7 +170,7 @@ def run(quick: bool = False) -> dict:
             "batch": batch,
             "steps": STEPS,
             "device": "argument + output + temp - alias bytes (XLA)",
-            "host": "peak RSS difference between batch and batch 1, fresh processes",
+            "host": "peak RSS (VmHWM) difference between batch and batch 1, fresh processes",
         },
         "tasks": tasks,
     }

@@ -175,3 +175,18 @@ def test_external_results_are_found_whatever_their_layout():
 def test_absent_external_benchmark_is_a_todo(monkeypatch):
     entry = bench_all.run_external("no_such_benchmark_module", quick=True)
     assert entry["status"] == "absent" and "no_such_benchmark_module" in entry["todo"]
+
+
+def test_child_peak_rss_is_its_own():
+    # Linux carries getrusage's max RSS over from the parent; the memory
+    # benchmark's children must report their own peak: 200 MB touched in one
+    # child and not in the other differ by 200 MB (within 10%).
+    import subprocess
+    import sys
+
+    code = "import benchmarks.memory as m; x = bytearray({n} * 2**20); print(m._peak_rss())"
+    peaks = [
+        int(subprocess.run([sys.executable, "-c", code.format(n=n)], capture_output=True, text=True, check=True).stdout)
+        for n in (0, 200)
+    ]
+    assert (peaks[1] - peaks[0]) / 2**20 == pytest.approx(200, rel=0.1)
