@@ -319,8 +319,8 @@ def plot(result: dict, path: Path) -> None:
         ax.set_ylabel(f"relative {key.replace('_', ' ')} drift (log, inverted)")
         ax.grid(True, which="both", alpha=0.3)
     axes[0].legend(fontsize=8)
-    date = result.get("machine", {}).get("date", "")[:10]
-    fig.suptitle(f"Astronaut test: drift after the torques stop vs speed; labels = time step (s). {date}")
+    title = "Astronaut test: drift after the torques stop vs speed; labels = time step (s)"
+    fig.suptitle(f"{title}. {common.title_stamp(result)}")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

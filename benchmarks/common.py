@@ -126,6 +126,16 @@ def stamp(result: dict, name: str, quick: bool) -> dict:
     return result
 
 
+def title_stamp(result: dict) -> str:
+    """ "date, cores, CPU, jax, load average" for a plot title (wall-clock plots
+    need the load: other work on the machine slows every figure)."""
+    m = result.get("machine", {})
+    load = m.get("load_average_1_5_15min")
+    load_text = f", load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}" if load else ""
+    machine = f"{m.get('nproc', '?')} cores {m.get('cpu', '')}, jax {m.get('jax', '')}"
+    return f"{m.get('date', '')[:16]} UTC, {machine}{load_text}"
+
+
 def benchmark_main(name: str, run: Callable[[bool], dict], plot: Callable, argv: list[str] | None = None) -> dict:
     """``python -m benchmarks.NAME [--quick] [--no-save]``: run, print JSON, save."""
     p = argparse.ArgumentParser(description=f"tumble benchmark: {name}")
