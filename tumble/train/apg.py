@@ -159,7 +159,7 @@ def build(env: Env, config: Config, sharding: loop.Sharding) -> loop.Algorithm:
         if config.normalize_observations:
             obs = jax.lax.stop_gradient(obs)
             norm = normalization.update(norm, obs, jnp.all(jnp.isfinite(obs), axis=-1))
-        grad_norm = optax.global_norm(grads)
+        grad_norm = optax.tree.norm(grads)
         ts = TrainState(params, opt_state, norm, env_state, key, ts.iteration + 1)
         return ts, {"loss": value, "grad_norm": grad_norm, "skipped": 1.0 - ok.astype(jnp.float32)}
 

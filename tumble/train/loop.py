@@ -37,6 +37,9 @@ from tumble.envs.wrappers import EpisodeWrapper, VmapWrapper
 from tumble.train import checkpoint
 
 
+QUICK_COMPILE = {"xla_backend_optimization_level": 0}
+
+
 @dataclasses.dataclass(frozen=True)
 class Algorithm:
     """What a trainer hands to ``run``.
@@ -173,7 +176,9 @@ def run(
     key = jax.random.PRNGKey(config.seed)
     init_key, eval_key = jax.random.split(key)
     layout = sharding.state(jax.eval_shape(algo.init, init_key), algo.batched)
-    state = jax.jit(algo.init, out_shardings=layout)(init_key)
+    # init runs once: compiled without LLVM's optimizations (3-4x faster to compile).
+    init = jax.jit(algo.init, out_shardings=layout).lower(init_key).compile(QUICK_COMPILE)
+    state = init(init_key)
     iterate = jax.jit(
         algo.iterate, in_shardings=(layout,), out_shardings=(layout, sharding.replicated), donate_argnums=0
     )
