@@ -118,7 +118,9 @@ class EpisodeWrapper(Wrapper):
         def repeat(carry, _):
             s, total = carry
             was_done = s.done
-            s = self.env.step(s, action)
+            stepped = self.env.step(s, action)
+            # Environments may return only their own metrics: keep this wrapper's (the scan needs one structure).
+            s = stepped.replace(metrics={**s.metrics, **stepped.metrics})
             return (s, total + s.reward * (1.0 - was_done)), None
 
         start = state.replace(done=jnp.zeros_like(state.done))
