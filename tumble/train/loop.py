@@ -116,7 +116,8 @@ def evaluate_policy(
     ``env`` is unbatched and wrapped in an ``EpisodeWrapper`` (its
     ``episode_length`` bounds the episodes). An episode's return sums its
     rewards up to termination or the time limit. Metrics (() arrays):
-    ``eval_reward`` (mean return), ``eval_reward_std``, ``eval_episode_length``.
+    ``eval_reward`` (mean return), ``eval_reward_std``, ``eval_episode_length``,
+    and ``eval_reward_*``: the episode sums of the env's ``reward_*`` metrics.
     ``constrain`` lays out the batched state (``Sharding.constrain``).
     """
     batched = VmapWrapper(env)
@@ -124,19 +125,22 @@ def evaluate_policy(
     reset_key, policy_key = jax.random.split(key)
     state = constrain(batched.reset(jax.random.split(reset_key, num_episodes)))
     zeros = jnp.zeros(num_episodes)
+    terms = sorted(k for k in state.metrics if k.startswith("reward_"))
 
     def step(carry, step_key):
-        state, total, length, alive = carry
+        state, total, length, alive, sums = carry
         state = constrain(batched.step(state, act(state.obs, step_key)))
         # where, not a product: a finished episode's later rewards may be NaN.
         total = total + jnp.where(alive, state.reward, 0.0)
+        sums = {k: sums[k] + jnp.where(alive, state.metrics[k], 0.0) for k in terms}
         length = length + alive
-        return (state, total, length, alive & (state.done == 0)), None
+        return (state, total, length, alive & (state.done == 0), sums), None
 
-    carry = (state, zeros, zeros, jnp.ones(num_episodes, bool))
+    carry = (state, zeros, zeros, jnp.ones(num_episodes, bool), {k: zeros for k in terms})
     keys = jax.random.split(policy_key, env.episode_length)
-    (_, total, length, _), _ = jax.lax.scan(step, carry, keys)
-    return {"eval_reward": total.mean(), "eval_reward_std": total.std(), "eval_episode_length": length.mean()}
+    (_, total, length, _, sums), _ = jax.lax.scan(step, carry, keys)
+    metrics = {"eval_reward": total.mean(), "eval_reward_std": total.std(), "eval_episode_length": length.mean()}
+    return metrics | {f"eval_{k}": v.mean() for k, v in sums.items()}
 
 
 def eval_iterations(num_iterations: int, num_evals: int) -> list[int]:
