@@ -181,3 +181,27 @@ def gather_rows(a: jax.Array, idx: np.ndarray, fill=0.0) -> jax.Array:
         return jnp.broadcast_to(fill, idx.shape + a.shape[1:])
     mask = jnp.asarray(idx >= 0).reshape(idx.shape + (1,) * (a.ndim - 1))
     return jnp.where(mask, a[np.maximum(idx, 0)], fill)
+
+
+def scatter_rows(a: jax.Array, idx: np.ndarray, n: int, sign: np.ndarray | None = None) -> jax.Array:
+    """``(n, ...)`` sums of the rows of ``a (m, ...)`` by the static target ``idx (m,)``: row ``k`` is
+    the sum of ``sign[i] * a[i]`` over ``idx[i] == k`` (``idx`` -1: dropped; ``sign`` default 1).
+
+    One gather from a static (n, most rows per target) table plus a sum: it
+    fuses into the elementwise work around it. (A one-hot matmul does the same
+    but, under vmap, XLA transposes the batch into and out of the GEMM.)
+    """
+    idx = np.asarray(idx)
+    sign = np.ones(len(idx)) if sign is None else np.asarray(sign, np.float64)
+    rows = [np.nonzero(idx == k)[0] for k in range(n)]
+    width = max([len(r) for r in rows] + [1])
+    zero = len(idx)  # index of an appended zero row
+    table = np.full((n, width), zero, np.int32)
+    for k, r in enumerate(rows):
+        table[k, : len(r)] = r
+    if (idx < 0).all():
+        return jnp.zeros((n,) + a.shape[1:], a.dtype)
+    if not np.all(sign == 1.0):
+        a = a * jnp.asarray(sign, a.dtype).reshape((-1,) + (1,) * (a.ndim - 1))
+    padded = jnp.concatenate([a, jnp.zeros((1,) + a.shape[1:], a.dtype)])
+    return jnp.sum(padded[table], axis=1)

@@ -163,6 +163,24 @@ class Model:
 
     opt: Options
 
+    # Drawing only (read by tumble.viewer and tumble.render, never simulated).
+    # geom_mesh: per geom, None or (vertices (nvert, 3) float32 in the geom
+    # frame, faces (nface, 3) int32) for mesh geoms.
+    geom_mesh: tuple = struct.field(static=True, default=())
+    # Cameras (MJCF <camera>), MuJoCo's conventions: cam_mode (ncam,) mjtCamLight
+    # (0 fixed, 1 track, 2 trackcom, 3 targetbody, 4 targetbodycom); cam_body and
+    # cam_target (ncam,) tumble body index, -1 = world / none.
+    camera_names: tuple = struct.field(static=True, default=())
+    cam_mode: np.ndarray = struct.field(static=True, default_factory=lambda: np.zeros(0, np.int32))
+    cam_body: np.ndarray = struct.field(static=True, default_factory=lambda: np.zeros(0, np.int32))
+    cam_target: np.ndarray = struct.field(static=True, default_factory=lambda: np.zeros(0, np.int32))
+    cam_pos: jax.Array = struct.field(default_factory=lambda: np.zeros((0, 3)))  # (ncam, 3) in the body frame
+    cam_quat: jax.Array = struct.field(default_factory=lambda: np.zeros((0, 4)))  # (ncam, 4) in the body frame
+    cam_pos0: jax.Array = struct.field(default_factory=lambda: np.zeros((0, 3)))  # (ncam, 3) world offset from body
+    cam_poscom0: jax.Array = struct.field(default_factory=lambda: np.zeros((0, 3)))  # (ncam, 3) from subtree COM
+    cam_mat0: jax.Array = struct.field(default_factory=lambda: np.zeros((0, 3, 3)))  # (ncam, 3, 3) world, at qpos0
+    cam_fovy: jax.Array = struct.field(default_factory=lambda: np.zeros(0))  # (ncam,) vertical field of view, degrees
+
     @property
     def npair(self) -> int:
         """Number of collision pairs."""

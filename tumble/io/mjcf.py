@@ -211,4 +211,30 @@ def from_mujoco(mj: mujoco.MjModel, **options: Any) -> model_lib.Model:
         actuator_ctrlrange=f(_actuator_ranges(mj.actuator_ctrllimited, mj.actuator_ctrlrange)),
         actuator_forcerange=f(_actuator_ranges(mj.actuator_forcelimited, mj.actuator_forcerange)),
         opt=_options(mj, dict(options), _has_body_body_contacts(mj, groups)),
+        geom_mesh=_geom_meshes(mj),
+        camera_names=names(mujoco.mjtObj.mjOBJ_CAMERA, range(mj.ncam)),
+        cam_mode=np.array(mj.cam_mode, dtype=np.int32),
+        cam_body=np.array(mj.cam_bodyid - 1, dtype=np.int32),
+        cam_target=np.array(mj.cam_targetbodyid - 1, dtype=np.int32),
+        cam_pos=f(mj.cam_pos),
+        cam_quat=f(mj.cam_quat),
+        cam_pos0=f(mj.cam_pos0),
+        cam_poscom0=f(mj.cam_poscom0),
+        cam_mat0=f(mj.cam_mat0.reshape(-1, 3, 3)),
+        cam_fovy=f(mj.cam_fovy),
     )
+
+
+def _geom_meshes(mj: mujoco.MjModel) -> tuple:
+    """Per geom: None, or (vertices (nvert, 3), faces (nface, 3)) of its mesh in the geom frame (for drawing)."""
+    out = []
+    for g in range(mj.ngeom):
+        m = int(mj.geom_dataid[g])
+        if mj.geom_type[g] != mujoco.mjtGeom.mjGEOM_MESH or m < 0:
+            out.append(None)
+            continue
+        v0, f0 = mj.mesh_vertadr[m], mj.mesh_faceadr[m]
+        verts = np.array(mj.mesh_vert[v0 : v0 + mj.mesh_vertnum[m]], np.float32)
+        faces = np.array(mj.mesh_face[f0 : f0 + mj.mesh_facenum[m]], np.int32)
+        out.append((verts, faces))
+    return tuple(out)

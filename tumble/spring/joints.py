@@ -121,12 +121,22 @@ def impulses(model: Model, lk: Links, x: Transform, b: Bodies) -> tuple[jax.Arra
     # directions, one closed form per kind of lock (static groups of links).
     k_ang = b.inv_inertia[c] + p_ii
     w_rel = b.ang[c] - pang
-    angular = jnp.zeros_like(w_rel)
+    parts, order = [], []
     for kind, mask in (("all", lk.lock_all), ("two", lk.lock_two), ("one", lk.lock_one)):
         idx = np.nonzero(mask)[0]
         if len(idx):
-            sub = _angular(model, lk, kind, idx, rot0[idx], crot[idx], k_ang[idx], w_rel[idx])
-            angular = sub if len(idx) == len(mask) else angular.at[idx].set(sub)
+            parts.append(_angular(model, lk, kind, idx, rot0[idx], crot[idx], k_ang[idx], w_rel[idx]))
+            order.append(idx)
+    # Links whose rotation is free (ball, three hinges) get none. Back into link
+    # order by a static permutation (a scatter would run as a loop).
+    free = np.nonzero(~(lk.lock_all | lk.lock_two | lk.lock_one))[0]
+    if len(free):
+        parts.append(jnp.zeros((len(free), 3), w_rel.dtype))
+        order.append(free)
+    if len(parts) <= 1:
+        angular = parts[0] if parts else jnp.zeros_like(w_rel)
+    else:
+        angular = jnp.concatenate(parts)[np.argsort(np.concatenate(order))]
     return anchor_c, linear, angular
 
 
