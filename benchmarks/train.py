@@ -120,10 +120,17 @@ def _plot(runs: list[dict], target: float | None, png: Path, title: str) -> None
     for run in runs:
         color = colors.setdefault(run["system"], f"C{len(colors)}")
         label = f"{run['system']} seed {run['seed']}"
-        by_time.plot([r["wall_s"] for r in run["curve"]], [r["eval_reward"] for r in run["curve"]], "o-",
-                     color=color, label=label, ms=3)
-        by_step.plot([r["step"] for r in run["curve"]], [r["eval_reward"] for r in run["curve"]], "o-",
-                     color=color, ms=3)
+        by_time.plot(
+            [r["wall_s"] for r in run["curve"]],
+            [r["eval_reward"] for r in run["curve"]],
+            "o-",
+            color=color,
+            label=label,
+            ms=3,
+        )
+        by_step.plot(
+            [r["step"] for r in run["curve"]], [r["eval_reward"] for r in run["curve"]], "o-", color=color, ms=3
+        )
     if target is not None:
         for ax in (by_time, by_step):
             ax.axhline(target, color="gray", ls="--", lw=1)

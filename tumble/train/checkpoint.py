@@ -34,6 +34,7 @@ KEEP = 2  # checkpoints kept in a run directory (the newest ones)
 
 def _write_text_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the run's files from other users
     with os.fdopen(fd, "w") as f:
         f.write(text)
         f.flush()
@@ -110,6 +111,7 @@ def save(run_dir: str | os.PathLike, state: Any, params: dict, meta: dict, algo:
     run_dir.mkdir(parents=True, exist_ok=True)
     name = f"ckpt-{int(meta['iteration']):08d}"
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=run_dir))
+    os.chmod(tmp, 0o755)
     np.savez(tmp / "state.npz", **_flatten(state))
     np.savez(tmp / "params.npz", **_nested_keys(jax.tree.map(to_host, params)))
     (tmp / "meta.json").write_text(json.dumps(meta))

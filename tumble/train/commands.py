@@ -112,9 +112,11 @@ def save_policy_html(run_dir: str | os.PathLike, seed: int = 0) -> str:
     model = getattr(env.unwrapped, "model", None)
     if model is None:
         return f"policy.html skipped: {type(env.unwrapped).__name__} has no physics model to show"
-    states = rollout_physics(env, policy, jax.random.PRNGKey(seed))
     path = Path(run_dir) / "policy.html"
-    viewer.save(str(path), model, states)
+    try:
+        viewer.save(str(path), model, rollout_physics(env, policy, jax.random.PRNGKey(seed)))
+    except Exception as e:  # noqa: BLE001 - the trained run is saved; a viewer failure must not hide that
+        return f"policy.html failed ({type(e).__name__}: {e}); the checkpoint is intact"
     return f"wrote {path}"
 
 

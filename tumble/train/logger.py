@@ -99,6 +99,7 @@ def plot_rewards(metrics_path: str | os.PathLike, png_path: str | os.PathLike) -
     by_step.set_ylabel("eval reward")
     by_time.plot(wall, reward, marker="o")
     by_time.set_xlabel("wall-clock seconds (compilation included)")
+    by_time.set_xlim(left=0)
     for ax in (by_step, by_time):
         ax.grid(alpha=0.3)
     fig.tight_layout()
