@@ -59,10 +59,12 @@ def test_ppo_learns_reproducibly_resumes_exactly_and_reloads(tmp_path):
     assert reloaded > THRESHOLD
 
 
-def test_sac_learns():
-    history, make_policy, params = _train(sac)
+def test_sac_learns(tmp_path):
+    history, make_policy, params = _train(sac, out=tmp_path)
     assert history[0]["eval_reward"] < DO_NOTHING and history[-1]["eval_reward"] > THRESHOLD
     assert _evaluate(make_policy(params)) > THRESHOLD
+    with np.load(checkpoint.latest(tmp_path) / "state.npz") as saved:  # the replay buffer is not checkpointed
+        assert saved.files and not [k for k in saved.files if "buffer" in k or "filled" in k]
 
 
 def test_apg_learns():

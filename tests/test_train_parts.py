@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import tumble.envs
-from tumble.train import apg, checkpoint, es, networks, normalization, ppo, sac
+from tumble.train import apg, checkpoint, es, loop, networks, normalization, ppo, sac
 from tumble.train.config import EPISODES
 
 
@@ -81,6 +81,13 @@ def test_centered_ranks():
     np.testing.assert_allclose(es.centered_ranks(x), np.array([3, 0, 4, 1, 2]) / 4 - 0.5)
 
 
+class EightDevices(loop.Sharding):
+    """Only the device count (what the config checks read), as on an 8-GPU host."""
+
+    def __init__(self):
+        self.size = 8
+
+
 @pytest.mark.parametrize("module", [ppo, sac, apg, es])
 def test_config_for_every_registered_env(module):
     for name in tumble.envs.names():
@@ -88,6 +95,8 @@ def test_config_for_every_registered_env(module):
         assert config.env == name
         assert config.episode_length == EPISODES[name]["episode_length"]
         assert module.Config.from_dict(json.loads(config.to_json())) == config
+        module.check(config, EightDevices())  # defaults split over 1, 2, 4 or 8 devices
+        assert config.num_eval_envs % 8 == 0
     config = module.Config.for_env("point", num_envs="32", policy_hidden="8,8", normalize_observations="false")
     assert (config.num_envs, config.policy_hidden, config.normalize_observations) == (32, (8, 8), False)
     with pytest.raises(ValueError, match="no field.*'num_env'"):

@@ -99,13 +99,18 @@ def finite_or_zero(grads: Any) -> tuple[Any, jax.Array]:
     return jax.tree.map(lambda g: jnp.where(ok, g, 0.0), grads), ok
 
 
-def build(env: Env, config: Config, sharding: loop.Sharding) -> loop.Algorithm:
-    """APG as a ``loop.Algorithm``."""
+def check(config: Config, sharding: loop.Sharding) -> None:
+    """Clear error unless ``config`` is consistent and splits evenly over ``sharding``'s devices."""
     sharding.check_divides("num_envs", config.num_envs)
     if config.unroll_length % config.truncation_length:
         raise ValueError(
             f"truncation_length={config.truncation_length} must divide unroll_length={config.unroll_length}"
         )
+
+
+def build(env: Env, config: Config, sharding: loop.Sharding) -> loop.Algorithm:
+    """APG as a ``loop.Algorithm``."""
+    check(config, sharding)
     train_env = wrap_for_training(env, config.episode_length, config.action_repeat, config.num_envs)
     policy_net = networks.policy_network(env.observation_size, env.action_size, config.policy_hidden, stochastic=False)
     optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(config.learning_rate))

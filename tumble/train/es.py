@@ -74,11 +74,16 @@ def policy_factory(observation_size: int, action_size: int, config: Config):
     return make_policy
 
 
-def build(env: Env, config: Config, sharding: loop.Sharding) -> loop.Algorithm:
-    """ES as a ``loop.Algorithm``."""
+def check(config: Config, sharding: loop.Sharding) -> None:
+    """Clear error unless ``config`` is consistent and splits evenly over ``sharding``'s devices."""
     if config.num_envs % 2:
         raise ValueError(f"num_envs (the ES population) must be even for antithetic pairs, got {config.num_envs}")
     sharding.check_divides("num_envs", config.num_envs)
+
+
+def build(env: Env, config: Config, sharding: loop.Sharding) -> loop.Algorithm:
+    """ES as a ``loop.Algorithm``."""
+    check(config, sharding)
     episode_env = VmapWrapper(EpisodeWrapper(env, config.episode_length, config.action_repeat))
     policy_net = networks.policy_network(env.observation_size, env.action_size, config.policy_hidden, stochastic=False)
     optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(config.learning_rate))

@@ -52,6 +52,7 @@ class Algorithm:
       policy_params: ``state -> params``, the nested dict ``make_policy`` takes.
       make_policy: ``(params, deterministic=True) -> policy(obs, key) -> action``.
       batched: names of the state's fields whose leaves are batched along axis 0 (sharded).
+      unsaved: names of the state's fields left out of checkpoints (they restart from ``init``).
     """
 
     name: str
@@ -61,6 +62,7 @@ class Algorithm:
     policy_params: Callable[[Any], dict]
     make_policy: Callable[..., Callable]
     batched: tuple[str, ...] = ()
+    unsaved: tuple[str, ...] = ()
 
 
 class Sharding:
@@ -200,7 +202,8 @@ def run(
     iteration's training metrics) at evaluations and None between them.
     ``out``: run folder for checkpoints (one per evaluation after the first);
     ``resume``: continue from its latest checkpoint. ``start_time``
-    (``time.perf_counter()``): origin of ``wall_s`` (default: now).
+    (``time.perf_counter()``): origin of ``wall_s`` (default: now); a resumed
+    run adds its own time to the checkpoint's ``wall_s``.
     ``params`` are numpy; ``metrics`` are the last evaluation's.
     """
     start = time.perf_counter() if start_time is None else start_time
@@ -215,7 +218,7 @@ def run(
     if resume and out is not None and checkpoint.latest(out) is not None:
         state, meta = checkpoint.restore_state(out, state)
         state = jax.device_put(state, layout)
-        first, wall_offset = int(meta["iteration"]), float(meta["wall_s"]) - (time.perf_counter() - start)
+        first, wall_offset = int(meta["iteration"]), float(meta["wall_s"])
     if out is not None:
         checkpoint.write_config(out, algo.name, config)
 
@@ -232,7 +235,8 @@ def run(
             report = metrics
             if out is not None and it > 0 and jax.process_index() == 0:
                 meta = {"iteration": it, "step": step, "wall_s": wall}
-                checkpoint.save(out, state, algo.policy_params(state), meta, algo.name, config)
+                saved = state.replace(**{name: None for name in algo.unsaved})
+                checkpoint.save(out, saved, algo.policy_params(state), meta, algo.name, config)
         if progress_fn is not None:
             progress_fn(step, report)
         if it == num_iterations:

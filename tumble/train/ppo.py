@@ -324,7 +324,8 @@ def policy_factory(observation_size: int, action_size: int, config: Config):
     return make_policy
 
 
-def _check(config: Config, sharding: loop.Sharding) -> None:
+def check(config: Config, sharding: loop.Sharding) -> None:
+    """Clear error unless ``config`` splits evenly over ``sharding``'s devices."""
     sharding.check_divides("num_envs", config.num_envs)
     samples = config.num_envs * config.unroll_length
     if samples % config.num_minibatches or (samples // config.num_minibatches) % sharding.size:
@@ -336,7 +337,7 @@ def _check(config: Config, sharding: loop.Sharding) -> None:
 
 def build(env: Env, config: Config, sharding: loop.Sharding) -> loop.Algorithm:
     """PPO as a ``loop.Algorithm`` (pure init and iterate)."""
-    _check(config, sharding)
+    check(config, sharding)
     train_env = wrap_for_training(env, config.episode_length, config.action_repeat, config.num_envs)
     policy_net = networks.policy_network(env.observation_size, env.action_size, config.policy_hidden)
     value_net = networks.value_network(env.observation_size, config.value_hidden)

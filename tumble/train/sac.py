@@ -163,10 +163,15 @@ def policy_factory(observation_size: int, action_size: int, config: Config):
     return make_policy
 
 
-def build(env: Env, config: Config, sharding: loop.Sharding) -> loop.Algorithm:
-    """SAC as a ``loop.Algorithm``."""
+def check(config: Config, sharding: loop.Sharding) -> None:
+    """Clear error unless ``config`` splits evenly over ``sharding``'s devices."""
     sharding.check_divides("num_envs", config.num_envs)
     sharding.check_divides("batch_size", config.batch_size)
+
+
+def build(env: Env, config: Config, sharding: loop.Sharding) -> loop.Algorithm:
+    """SAC as a ``loop.Algorithm``."""
+    check(config, sharding)
     obs_size, act_size = env.observation_size, env.action_size
     train_env = wrap_for_training(env, config.episode_length, config.action_repeat, config.num_envs)
     per_env = replay_capacity(config, obs_size, act_size) // config.num_envs
@@ -319,6 +324,8 @@ def build(env: Env, config: Config, sharding: loop.Sharding) -> loop.Algorithm:
         policy_params=lambda ts: {"policy": ts.params["policy"], "normalizer": ts.normalizer},
         make_policy=policy_factory(obs_size, act_size, config),
         batched=("env_state", "buffer"),
+        # The buffer is too large to write at every evaluation: a resumed run refills it.
+        unsaved=("buffer", "filled", "position"),
     )
 
 
