@@ -68,12 +68,12 @@ class Config(Common):
             num_eval_envs=16,
         ),
         "inverted_pendulum": dict(
-            num_timesteps=400_000,
+            num_timesteps=300_000,
             num_envs=256,
             unroll_length=16,
             num_minibatches=4,
-            learning_rate=1e-3,
-            num_evals=8,
+            learning_rate=3e-3,
+            num_evals=11,
             num_eval_envs=32,
         ),
         "inverted_double_pendulum": dict(
