@@ -116,12 +116,17 @@ def step(model: Model, state: State, ctrl: jax.Array) -> State:
     jac = dofs.jacobian(model, frames, b)
 
     # Actuators, joint springs/dampers and limits in joint space; gravity.
-    b, act, qf_act, limit = _joint_space(model, state, jac, b, ctrl)
+    rates0 = dofs.rates(model, jac, b)
+    b, act, qf_act, limit, own = _joint_space(model, state, jac, b, ctrl)
     b = b.replace(vel=b.vel + (model.opt.timestep * (b.inv_mass > 0))[:, None] * model.opt.gravity)
-    rates = dofs.rates(model, jac, b)
+    # The rates the armature pass starts from: a dof's own joint-space impulse
+    # is already divided by its armature, but what that impulse does to the
+    # neighbouring dofs (through the body they share) must be resisted too,
+    # or a motor on a shoulder spins an armature-heavy elbow backwards.
+    rates = rates0 + own
 
     # Joint springs hold the bodies together; armature resists the rate change
-    # that gravity and the springs caused.
+    # that gravity, the springs and the neighbours' joint-space impulses caused.
     lk = joints.links(model)
     point, linear, angular = joints.impulses(model, lk, x, b)
     b = _kick(b, *_wrench(model, b, lk.parent, lk.body, point, linear, angular))
@@ -154,8 +159,9 @@ def _joint_space(model: Model, state: State, jac: dofs.Jacobian, b: bodies_lib.B
 
     Armature and (implicit) damping divide the rate change the forces cause;
     the limits then stop what remains of the motion out of range.
-    Returns the bodies, actuator forces (nu,), their generalized force (nv,)
-    and the applied generalized limit impulses (nv,).
+    Returns the bodies, actuator forces (nu,), their generalized force (nv,),
+    the applied generalized limit impulses (nv,), and the rate change (nv,)
+    each dof's own impulse caused on itself.
     """
     dt = model.opt.timestep
     dof_inv = dofs.diagonal(model, jac)
@@ -165,7 +171,7 @@ def _joint_space(model: Model, state: State, jac: dofs.Jacobian, b: bodies_lib.B
     scale = 1.0 / (1.0 + forces.joint_inertia(model) * dof_inv)
     explicit = qf * dt * scale
     limit = forces.limit_impulse(model, state.q, state.qd + dof_inv * explicit, dof_inv) * scale
-    return dofs.kick(model, jac, b, explicit + limit), act, qf_act, limit
+    return dofs.kick(model, jac, b, explicit + limit), act, qf_act, limit, dof_inv * (explicit + limit)
 
 
 def _joint_share(model: Model) -> np.ndarray:
