@@ -43,7 +43,7 @@ EPISODES: dict[str, dict[str, int]] = {
     "reacher": {"episode_length": 50, "action_repeat": 1},
     "pusher": {"episode_length": 100, "action_repeat": 1},
     "acrobot": {"episode_length": 500, "action_repeat": 1},
-    "reacherangle": {"episode_length": 200, "action_repeat": 1},
+    "reacherangle": {"episode_length": 50, "action_repeat": 1},
     "point": {"episode_length": 50, "action_repeat": 1},
     "cartpole": {"episode_length": 500, "action_repeat": 1},
 }

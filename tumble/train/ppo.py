@@ -69,10 +69,10 @@ class Config(Common):
         ),
         "inverted_pendulum": dict(
             num_timesteps=300_000,
-            num_envs=256,
+            num_envs=128,
             unroll_length=16,
             num_minibatches=4,
-            learning_rate=3e-3,
+            learning_rate=1e-3,
             num_evals=11,
             num_eval_envs=32,
         ),
