@@ -36,7 +36,6 @@ class Config(Common):
     learning_rate: float = option(1e-3, "Adam learning rate")
     discounting: float = option(0.99, "discount of rewards within an iteration's unroll")
     max_grad_norm: float = option(1.0, "clip gradients to this global norm")
-    normalize_observations: bool = option(False, "normalize observations with running mean and variance")
     policy_hidden: tuple[int, ...] = option((64, 64), "hidden layer sizes of the policy network")
 
     ENV_DEFAULTS = {
@@ -50,9 +49,22 @@ class Config(Common):
             num_eval_envs=16,
         ),
         "reacherangle": dict(
-            num_timesteps=500_000, num_envs=64, unroll_length=50, truncation_length=10, learning_rate=1e-3, num_evals=20
+            num_timesteps=300_000,
+            num_envs=32,
+            unroll_length=25,
+            truncation_length=25,
+            learning_rate=1e-3,
+            policy_hidden=(128, 128),
+            num_evals=16,
         ),
-        "reacher": dict(num_timesteps=500_000, num_envs=64, unroll_length=50, truncation_length=10, num_evals=20),
+        "reacher": dict(
+            num_timesteps=500_000,
+            num_envs=32,
+            unroll_length=25,
+            truncation_length=25,
+            policy_hidden=(128, 128),
+            num_evals=20,
+        ),
         "inverted_pendulum": dict(
             num_timesteps=500_000, num_envs=64, unroll_length=100, truncation_length=20, num_evals=20
         ),
@@ -63,7 +75,6 @@ class Config(Common):
             truncation_length=16,
             learning_rate=3e-4,
             num_evals=20,
-            normalize_observations=True,
         ),
     }
 

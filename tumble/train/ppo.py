@@ -209,7 +209,7 @@ class Config(Common):
             num_evals=20,
         ),
         "reacherangle": dict(
-            num_timesteps=5_000_000,
+            num_timesteps=2_000_000,
             num_envs=512,
             unroll_length=20,
             num_minibatches=8,
