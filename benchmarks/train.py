@@ -135,6 +135,7 @@ def _plot(runs: list[dict], target: float | None, png: Path, title: str) -> None
         for ax in (by_time, by_step):
             ax.axhline(target, color="gray", ls="--", lw=1)
     by_time.set_xlabel("wall-clock seconds (compilation included)")
+    by_time.set_xlim(left=0)
     by_step.set_xlabel("environment steps")
     by_time.set_ylabel("eval reward")
     by_time.legend(fontsize=7)

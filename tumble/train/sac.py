@@ -174,7 +174,13 @@ def build(env: Env, config: Config, sharding: loop.Sharding) -> loop.Algorithm:
     check(config, sharding)
     obs_size, act_size = env.observation_size, env.action_size
     train_env = wrap_for_training(env, config.episode_length, config.action_repeat, config.num_envs)
-    per_env = replay_capacity(config, obs_size, act_size) // config.num_envs
+    capacity = replay_capacity(config, obs_size, act_size)
+    if capacity < config.min_replay_size:
+        raise ValueError(
+            f"the replay buffer ({capacity} transitions) is smaller than min_replay_size "
+            f"({config.min_replay_size}): learning would never start; lower min_replay_size"
+        )
+    per_env = capacity // config.num_envs
     policy_net = networks.policy_network(obs_size, act_size, config.policy_hidden)
     q_net = networks.Network(obs_size + act_size, (*config.q_hidden, 1))
     adam = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(config.learning_rate))
@@ -278,11 +284,11 @@ def build(env: Env, config: Config, sharding: loop.Sharding) -> loop.Algorithm:
         return sharding.constrain_axis1(batches)
 
     def env_step(ts: TrainState, key: jax.Array) -> tuple[TrainState, None]:
-        act_key, update_key, batch_key, key = jax.random.split(key, 4)
+        act_key, random_key, update_key, batch_key = jax.random.split(key, 4)
         obs = normalization.normalize(ts.normalizer, ts.env_state.obs)
         action, _ = sample_action(ts.params, obs, act_key)
         learning = ts.filled * config.num_envs >= config.min_replay_size
-        random = jax.random.uniform(act_key, action.shape, minval=-1.0, maxval=1.0)
+        random = jax.random.uniform(random_key, action.shape, minval=-1.0, maxval=1.0)
         action = jnp.where(learning, action, random)
         nxt = sharding.constrain(train_env.step(ts.env_state, action))
         row = {
