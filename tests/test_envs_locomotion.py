@@ -409,7 +409,7 @@ class TestSwimmer(EnvChecks):
             d.ctrl[:] = a
             mujoco.mj_step(mj, d, nstep=4)
         assert abs(d.qpos[0] - float(h.state.physics.q[0, 0])) > 0.1  # it does swim
-        assert abs(float(s.physics.q[0, 0]) - d.qpos[0]) < 0.06  # measured 5.2 cm (armature resists neighbours since the merge)
+        assert abs(float(s.physics.q[0, 0]) - d.qpos[0]) < 0.06  # measured 5.2 cm
 
 
 def _shift_agent(h, agent: int, rows, dpos=(0.0, 0.0, 0.0), dvel=(0.0, 0.0, 0.0)):

@@ -308,7 +308,7 @@ def test_pusher_common_and_reward_terms():
     assert not done.any()
     tips, obj, goal = obs[..., 14:17], obs[..., 17:20], obs[..., 20:23]
     np.testing.assert_allclose(goal, np.broadcast_to([0.45, -0.05, -0.323], goal.shape), atol=1e-6)
-    # The slides keep it on the table (their springs give by a centimetre or so, 3.1 cm at most measured, when the arm strikes).
+    # The slides keep it on the table (their springs give by up to 3.1 cm, measured, when the arm strikes).
     np.testing.assert_allclose(obj[..., 2], -0.275, atol=0.04)
     np.testing.assert_allclose(metrics["reward_near"], -0.5 * np.linalg.norm(obj - tips, axis=-1), rtol=1e-4)
     np.testing.assert_allclose(metrics["reward_dist"], -np.linalg.norm(obj - goal, axis=-1), rtol=1e-4)

@@ -1,6 +1,9 @@
 """The ``tumble`` command.
 
 tumble demo [MODEL.xml] [--seconds S] [--batch N]   simulate a model and report what happened
+tumble train ENV [--algo ppo|sac|apg|es] [--steps N] [--num-envs N] [--seed S] [--out DIR] [--resume]
+tumble eval CHECKPOINT [--episodes N]                 run a trained policy
+tumble envs                                           list environments with their sizes
 tumble view MODEL.xml [--checkpoint DIR] [--port P]  live editor: simulate the file, reload it when saved
 tumble render CHECKPOINT|MODEL.xml --out run.mp4     write a video (.mp4 or .gif) of a policy or a model
 """
@@ -54,6 +57,34 @@ def _demo(args: argparse.Namespace) -> int:
     return 0 if finite else 1
 
 
+def _add_training_commands(sub) -> None:
+    def run(name):
+        def call(args):
+            from tumble.train import commands
+
+            return getattr(commands, name)(args)
+
+        return call
+
+    train = sub.add_parser("train", help="train a policy; writes checkpoints, metrics, reward.png, policy.html")
+    train.add_argument("env", help="registered environment name (see `tumble envs`)")
+    train.add_argument("--algo", default="ppo", choices=["ppo", "sac", "apg", "es"], help="trainer (default ppo)")
+    train.add_argument("--steps", type=int, help="environment steps to train for (default: tuned per env)")
+    train.add_argument("--num-envs", type=int, help="environments in parallel (default: tuned per env)")
+    train.add_argument("--seed", type=int, help="random seed (default 0)")
+    train.add_argument("--out", help="run folder (default runs/ENV-ALGO-TIMESTAMP)")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
+    train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field (repeatable)")
+    train.add_argument("--distributed", action="store_true", help="jax.distributed.initialize() first (multi-host)")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(func=run("train_command"))
+    evaluate = sub.add_parser("eval", help="evaluate a checkpoint's deterministic policy")
+    evaluate.add_argument("checkpoint", help="run folder or ckpt-* folder")
+    evaluate.add_argument("--episodes", type=int, default=10, help="episodes, run in parallel (default 10)")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.set_defaults(func=run("eval_command"))
+    envs = sub.add_parser("envs", help="list registered environments with observation and action sizes")
+    envs.set_defaults(func=run("envs_command"))
 def _view(args: argparse.Namespace) -> int:
     from tumble.viewer import server
 
@@ -105,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--batch", type=int, default=16, help="copies simulated in parallel (default 16)")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=_demo)
+    _add_training_commands(sub)
     view = sub.add_parser("view", help="live editor: simulate a model file in the browser, reloading it when saved")
     view.add_argument("model", nargs="?", help="MJCF/URDF file to watch (optional with --checkpoint)")
     view.add_argument("--checkpoint", help="training checkpoint directory: its policy drives the model")
@@ -126,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 - the command reports errors plainly
         from tumble.errors import ModelError
 
-        if isinstance(e, ModelError):
+        if isinstance(e, (ModelError, ValueError, FileNotFoundError, KeyError)):
             print(f"tumble: {e}", file=sys.stderr)
             return 2
         raise

@@ -27,5 +27,8 @@ register("reacherangle", "tumble.envs.reacherangle:ReacherAngle")
 register("fetch", "tumble.envs.fetch:Fetch")
 register("grasp", "tumble.envs.grasp:Grasp")
 register("ur5e", "tumble.envs.ur5e:Ur5e")
+# Tiny pure-JAX environments (no physics model) for testing trainers.
+register("point", "tumble.envs.toy:Point")
+register("cartpole", "tumble.envs.toy:CartPole")
 
 __all__ = ["Env", "PhysicsEnv", "State", "make", "names", "randomization", "register", "wrappers"]

@@ -1,0 +1,94 @@
+"""Brax PPO training, timed the way benchmarks/train.py times tumble; run with the Brax venv's python.
+
+Usage::
+
+    /tmp/brax-venv/bin/python benchmarks/brax_train_peer.py --env inverted_pendulum --seed 1 --target 950
+
+Prints one JSON line per evaluation, ``{"step", "wall_s", "eval_reward"}``,
+``wall_s`` counted from just before the environment is built (imports
+excluded, compilation included), and stops after the first evaluation at or
+above ``--target``. Hyperparameters: the ones Brax publishes for each
+environment (its training notebook), unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import time
+
+# Brax's published PPO settings per environment.
+SETTINGS = {
+    "inverted_pendulum": dict(
+        num_timesteps=2_000_000,
+        num_evals=20,
+        reward_scaling=10,
+        episode_length=1000,
+        normalize_observations=True,
+        action_repeat=1,
+        unroll_length=5,
+        num_minibatches=32,
+        num_updates_per_batch=4,
+        discounting=0.97,
+        learning_rate=3e-4,
+        entropy_cost=1e-2,
+        num_envs=2048,
+        batch_size=1024,
+    ),
+    "ant": dict(
+        num_timesteps=50_000_000,
+        num_evals=10,
+        reward_scaling=10,
+        episode_length=1000,
+        normalize_observations=True,
+        action_repeat=1,
+        unroll_length=5,
+        num_minibatches=32,
+        num_updates_per_batch=4,
+        discounting=0.97,
+        learning_rate=3e-4,
+        entropy_cost=1e-2,
+        num_envs=4096,
+        batch_size=2048,
+    ),
+}
+
+
+class Reached(Exception):
+    """Raised from the progress callback to stop training once the target is met."""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--env", default="inverted_pendulum", choices=sorted(SETTINGS))
+    parser.add_argument("--backend", default="generalized")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--target", type=float, default=float("inf"))
+    parser.add_argument("--num-timesteps", type=int, help="override the published step budget")
+    args = parser.parse_args()
+
+    from brax import envs
+    from brax.training.agents.ppo import train as ppo
+
+    settings = dict(SETTINGS[args.env])
+    if args.num_timesteps:
+        settings["num_timesteps"] = args.num_timesteps
+    start = time.perf_counter()
+
+    def progress(step, metrics):
+        reward = float(metrics["eval/episode_reward"])
+        print(json.dumps({"step": int(step), "wall_s": time.perf_counter() - start, "eval_reward": reward}), flush=True)
+        if reward >= args.target:
+            raise Reached
+
+    env = envs.get_environment(args.env, backend=args.backend)
+    train = functools.partial(ppo.train, **settings, seed=args.seed, progress_fn=progress)
+    try:
+        train(environment=env)
+    except Reached:
+        pass
+
+
+if __name__ == "__main__":
+    main()
