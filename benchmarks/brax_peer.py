@@ -59,11 +59,7 @@ def timed(fn: Callable, *args: Any) -> tuple[float, Any]:
 def has_nan(tree: Any) -> bool:
     """Whether any floating leaf of ``tree`` holds a NaN."""
     leaves = jax.tree_util.tree_leaves(tree)
-    return any(
-        bool(jnp.isnan(x).any())
-        for x in leaves
-        if jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating)
-    )
+    return any(bool(jnp.isnan(x).any()) for x in leaves if jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating))
 
 
 def throughput_one(env: Any, batch: int, steps: int, repeats: int) -> dict:
@@ -72,9 +68,7 @@ def throughput_one(env: Any, batch: int, steps: int, repeats: int) -> dict:
     state = jax.block_until_ready(reset(jax.random.split(jax.random.PRNGKey(0), batch)))
     rollout = make_rollout(env, batch, steps)
     compile_s, out = timed(rollout, state, jax.random.PRNGKey(1))
-    best = min(
-        timed(rollout, state, jax.random.PRNGKey(2 + i))[0] for i in range(repeats)
-    )
+    best = min(timed(rollout, state, jax.random.PRNGKey(2 + i))[0] for i in range(repeats))
     return {
         "batch": batch,
         "T": steps,

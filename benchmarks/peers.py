@@ -67,9 +67,7 @@ def run_brax_peer(
         raise RuntimeError("no Brax venv: set TUMBLE_BRAX_PYTHON")
     cmd = [python, str(BRAX_PEER_SCRIPT), *args]
     env = dict(os.environ, XLA_FLAGS=xla_flags)
-    proc = subprocess.run(
-        cmd, check=False, capture_output=True, text=True, timeout=timeout, env=env
-    )
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout, env=env)
     if proc.returncode != 0:
         tail = proc.stderr[-2000:]
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{tail}")
@@ -102,9 +100,7 @@ def brax_throughput(
     return run_brax_peer(args, python=python, xla_flags=xla_flags)
 
 
-def _mujoco_c_run(
-    model, data, ctrls: np.ndarray, substeps: int, reset_every: int
-) -> float:
+def _mujoco_c_run(model, data, ctrls: np.ndarray, substeps: int, reset_every: int) -> float:
     """Wall seconds to step ``data`` through ``ctrls`` (one row per env step)."""
     import mujoco
 
@@ -138,9 +134,7 @@ def mujoco_c_throughput(
     lo, hi = model.actuator_ctrlrange.T
     rng = np.random.default_rng(seed)
     ctrls = rng.uniform(lo, hi, size=(env_steps, model.nu))
-    best = min(
-        _mujoco_c_run(model, data, ctrls, substeps, reset_every) for _ in range(repeats)
-    )
+    best = min(_mujoco_c_run(model, data, ctrls, substeps, reset_every) for _ in range(repeats))
     nan = not (np.isfinite(data.qpos).all() and np.isfinite(data.qvel).all())
     return {
         "mujoco": mujoco.__version__,
@@ -156,6 +150,4 @@ if __name__ == "__main__":
     # Smoke test: python benchmarks/peers.py [MODEL.xml]
     default_xml = Path(__file__).resolve().parent.parent / "tumble" / "assets" / "ant.xml"
     xml = sys.argv[1] if len(sys.argv) > 1 else default_xml
-    print(
-        json.dumps({"brax_python": brax_python(), "mujoco_c": mujoco_c_throughput(xml)})
-    )
+    print(json.dumps({"brax_python": brax_python(), "mujoco_c": mujoco_c_throughput(xml)}))

@@ -90,9 +90,7 @@ def env_step_fn(model: Any, substeps: int, unroll: bool) -> Callable:
     return env_step
 
 
-def make_rollout(
-    model: Any, batch: int, steps: int, substeps: int, unroll: bool
-) -> Callable:
+def make_rollout(model: Any, batch: int, steps: int, substeps: int, unroll: bool) -> Callable:
     """Jitted ``(states, key) -> states`` of ``steps`` batched env steps."""
     step = jax.vmap(env_step_fn(model, substeps, unroll))
     nu = model.nu
@@ -112,9 +110,7 @@ def batched_init(model: Any, batch: int) -> Any:
     import tumble
 
     state = tumble.spring.init(model)
-    return jax.tree_util.tree_map(
-        lambda x: jnp.broadcast_to(x, (batch,) + jnp.shape(x)), state
-    )
+    return jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (batch,) + jnp.shape(x)), state)
 
 
 def count_nan_envs(states: Any) -> int:
@@ -130,9 +126,7 @@ def timed(fn: Callable, *args: Any) -> tuple[float, Any]:
     return time.perf_counter() - t0, out
 
 
-def tumble_throughput(
-    model: Any, batch: int, steps: int, substeps: int, unroll: bool, repeats: int
-) -> dict:
+def tumble_throughput(model: Any, batch: int, steps: int, substeps: int, unroll: bool, repeats: int) -> dict:
     """tumble's compile seconds, best-of-``repeats`` env steps/s, NaN count."""
     states = batched_init(model, batch)
     rollout = make_rollout(model, batch, steps, substeps, unroll)
@@ -258,9 +252,7 @@ def measure(args: argparse.Namespace, xml: Path) -> dict:
         log(f"mujoco_c: {result['mujoco_c']}")
     for batch in args.batches:
         row = {"batch": batch}
-        row["tumble"] = tumble_throughput(
-            model, batch, args.steps, args.substeps, args.unroll, args.repeats
-        )
+        row["tumble"] = tumble_throughput(model, batch, args.steps, args.substeps, args.unroll, args.repeats)
         log(f"batch {batch} tumble: {row['tumble']}")
         if use_peer:
             # Brax as its users run it, and with tumble's CPU flags, so the
@@ -283,18 +275,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (see the module docstring)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", type=Path, default=ANT_XML)
-    p.add_argument(
-        "--batches", default=BATCHES, type=lambda s: [int(b) for b in s.split(",")]
-    )
-    p.add_argument(
-        "--steps", type=int, default=STEPS, help="control (env) steps per rollout"
-    )
-    p.add_argument(
-        "--substeps", type=int, default=SUBSTEPS, help="physics steps per control step"
-    )
-    p.add_argument(
-        "--timestep", type=float, default=TIMESTEP, help="physics timestep, seconds"
-    )
+    p.add_argument("--batches", default=BATCHES, type=lambda s: [int(b) for b in s.split(",")])
+    p.add_argument("--steps", type=int, default=STEPS, help="control (env) steps per rollout")
+    p.add_argument("--substeps", type=int, default=SUBSTEPS, help="physics steps per control step")
+    p.add_argument("--timestep", type=float, default=TIMESTEP, help="physics timestep, seconds")
     p.add_argument("--repeats", type=int, default=REPEATS)
     p.add_argument(
         "--unroll",

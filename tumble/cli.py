@@ -85,6 +85,8 @@ def _add_training_commands(sub) -> None:
     evaluate.set_defaults(func=run("eval_command"))
     envs = sub.add_parser("envs", help="list registered environments with observation and action sizes")
     envs.set_defaults(func=run("envs_command"))
+
+
 def _view(args: argparse.Namespace) -> int:
     from tumble.viewer import server
 
