@@ -73,14 +73,14 @@ def _init(name: str):
 
 @functools.cache
 def _rollout(name: str):
-    """Final batched state and the (STEPS, BATCH, ...) trajectory of (action, obs, reward, done, metrics, info)."""
+    """Final batched state and the (STEPS, BATCH, ...) trajectory of (action, obs, reward, done, metrics, info, q)."""
     c = compiled(name)
     state = c.reset_batch(jax.random.split(jax.random.PRNGKey(7), BATCH))
     actions = np.random.default_rng(7).uniform(-1, 1, (STEPS, BATCH, c.env.action_size)).astype(np.float32)
     traj = []
     for a in actions:
         state = c.step_batch(state, a)
-        traj.append((a, state.obs, state.reward, state.done, state.metrics, state.info))
+        traj.append((a, state.obs, state.reward, state.done, state.metrics, state.info, state.physics.q))
     return state, jax.tree.map(lambda *x: np.stack(x), *traj)
 
 
@@ -103,7 +103,7 @@ def check_common(name: str):
     assert jax.tree.structure(s) == jax.tree.structure(s0)
     for a, b in zip(jax.tree.leaves(s), jax.tree.leaves(s0)):
         assert a.shape == b.shape and a.dtype == b.dtype
-    final, (_, obs, reward, done, metrics, info) = _rollout(name)
+    final, (_, obs, reward, done, metrics, info, _) = _rollout(name)
     assert obs.shape == (STEPS, BATCH, env.observation_size)
     for leaf in jax.tree.leaves((obs, reward, metrics, info, final.physics)):
         assert np.isfinite(np.asarray(leaf)).all()
@@ -119,7 +119,7 @@ def test_inverted_pendulum_common():
 
 
 def test_inverted_pendulum_reward_and_termination_follow_the_angle():
-    _, (_, obs, reward, done, metrics, _) = _rollout("inverted_pendulum")
+    _, (_, obs, reward, done, metrics, _, _) = _rollout("inverted_pendulum")
     fallen = np.abs(obs[..., 1]) > 0.2
     np.testing.assert_array_equal(done, fallen.astype(np.float32))
     np.testing.assert_array_equal(reward, 1.0 - fallen)
@@ -173,7 +173,7 @@ def two_link_tip(q0, q1):
 def test_reacher_common_and_reward_terms(name):
     env = check_common(name)
     assert (env.observation_size, env.action_size, env.dt) == (10, 2, pytest.approx(0.02))
-    _, (actions, obs, reward, done, metrics, info) = _rollout(name)
+    _, (actions, obs, reward, done, metrics, info, _) = _rollout(name)
     assert not done.any()
     # The observed fingertip agrees with the arm's forward kinematics up to the
     # joint springs' give under random actions. Measured median / max: reacher
@@ -231,7 +231,7 @@ def double_pole_tip(obs):
 def test_inverted_double_pendulum_common_and_reward_terms():
     env = check_common("inverted_double_pendulum")
     assert (env.observation_size, env.action_size, env.dt) == (9, 1, pytest.approx(0.05))
-    _, (_, obs, reward, done, metrics, _) = _rollout("inverted_double_pendulum")
+    _, (_, obs, reward, done, metrics, _, _) = _rollout("inverted_double_pendulum")
     x, z = double_pole_tip(obs)
     # Up to the first fall (after it, the poles whirl under 500 N pushes and
     # the joint springs give by centimetres): termination and penalty follow
@@ -272,7 +272,7 @@ def test_inverted_double_pendulum_termination_and_limit_force():
 def test_acrobot_common_and_reward_terms():
     env = check_common("acrobot")
     assert (env.observation_size, env.action_size, env.dt) == (6, 1, pytest.approx(0.02))
-    _, (actions, obs, reward, done, metrics, _) = _rollout("acrobot")
+    _, (actions, obs, reward, done, metrics, _, _) = _rollout("acrobot")
     assert not done.any()
     q1, q2 = np.arctan2(obs[..., 2], obs[..., 0]), np.arctan2(obs[..., 3], obs[..., 1])
     height = -(np.cos(q1) + np.cos(q1 + q2)) / 2.0  # links 1 m, q = 0 hangs down
@@ -304,7 +304,7 @@ def test_acrobot_upright_earns_the_most_and_the_elbow_motor_drives_only_the_elbo
 def test_pusher_common_and_reward_terms():
     env = check_common("pusher")
     assert (env.observation_size, env.action_size, env.dt) == (23, 7, pytest.approx(0.05))
-    _, (actions, obs, reward, done, metrics, _) = _rollout("pusher")
+    _, (actions, obs, reward, done, metrics, _, _) = _rollout("pusher")
     assert not done.any()
     tips, obj, goal = obs[..., 14:17], obs[..., 17:20], obs[..., 20:23]
     np.testing.assert_allclose(goal, np.broadcast_to([0.45, -0.05, -0.323], goal.shape), atol=1e-6)
@@ -373,7 +373,7 @@ def ur5e_flange(q) -> np.ndarray:
 def test_ur5e_common_kinematics_and_reward_terms():
     env = check_common("ur5e")
     assert (env.observation_size, env.action_size, env.dt) == (21, 6, pytest.approx(0.02))
-    _, (_, obs, reward, done, metrics, info) = _rollout("ur5e")
+    _, (_, obs, reward, done, metrics, info, _) = _rollout("ur5e")
     assert not done.any()
     q, flange, target = obs[..., :6], obs[..., 12:15], obs[..., 15:18]
     # Under random full torques (150 N m reversing every 20 ms) the joint
@@ -421,3 +421,54 @@ def test_ur5e_touch_moves_the_target_and_pushing_toward_it_pays():
         s = step(s, action)
         progress.append(float(s.metrics["reward_progress"]))
     assert min(progress) > 0
+
+
+# --------------------------------------------------------------------------- fetch
+
+
+def test_fetch_common_and_reward_terms():
+    env = check_common("fetch")
+    assert (env.observation_size, env.action_size, env.dt) == (30, 8, pytest.approx(0.05))
+    _, (actions, obs, reward, done, metrics, info, q) = _rollout("fetch")
+    xy, z = q[..., :2], q[..., 2]
+    healthy = (z >= 0.2) & (z <= 1.0)
+    np.testing.assert_array_equal(done, (~healthy).astype(np.float32))
+    np.testing.assert_allclose(metrics["reward_survive"], healthy.astype(np.float32))
+    np.testing.assert_allclose(metrics["reward_ctrl"], -0.5 * (actions**2).sum(-1), rtol=1e-5)
+    # Speed toward the target that was in force during the step, from the torso's positions.
+    target_before, xy_before = info["target"][:-1], xy[:-1]
+    heading = (target_before - xy_before) / np.linalg.norm(target_before - xy_before, axis=-1, keepdims=True)
+    speed = ((xy[1:] - xy_before) * heading).sum(-1) / env.dt
+    np.testing.assert_allclose(metrics["reward_velocity"][1:], speed, rtol=1e-3, atol=1e-3)
+    distance = np.linalg.norm(xy[1:] - target_before, axis=-1)
+    np.testing.assert_allclose(metrics["distance"][1:], distance, rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(metrics["reached"][1:], (distance < 0.5).astype(np.float32))
+    terms = ("reward_velocity", "reward_survive", "reward_ctrl")
+    np.testing.assert_allclose(reward, sum(metrics[k] for k in terms), rtol=1e-5, atol=1e-6)
+    # The observation's target offset is the horizontal torso-to-target vector, turned into the torso's frame.
+    offset = np.linalg.norm(info["target"] - xy, axis=-1)
+    np.testing.assert_allclose(np.linalg.norm(obs[..., 27:30], axis=-1), offset, rtol=1e-4)
+
+
+def test_fetch_running_toward_the_target_pays_and_reaching_it_moves_it():
+    env, reset, step, init = _jitted("fetch")
+    s = reset(jax.random.PRNGKey(2))
+    q0 = np.asarray(env.model.qpos0)
+    target = np.asarray(s.info["target"])
+    toward = (target - q0[:2]) / np.linalg.norm(target - q0[:2])
+    for sign in (1.0, -1.0):
+        qd = np.zeros(env.model.nv)
+        qd[:2] = sign * 2.0 * toward  # torso sliding at 2 m/s toward / away from the target
+        moving = step(s.replace(physics=init(q0, qd)), jnp.zeros(8))
+        assert sign * float(moving.metrics["reward_velocity"]) > 0.5
+    # The torso within reach: the target jumps 2-5 m away and the key advances.
+    at = s.replace(physics=init(np.concatenate([target, q0[2:]])))
+    t = step(at, jnp.zeros(8))
+    new = np.asarray(t.info["target"])
+    assert float(t.metrics["reached"]) == 1.0
+    assert 2.0 - 0.1 <= np.linalg.norm(new - target) <= 5.0 + 0.1
+    assert not np.array_equal(t.info["key"], s.info["key"])
+    # Thrown up to 1.5 m, the torso is out of the healthy range: terminated, no survival reward.
+    high = step(s.replace(physics=init(np.concatenate([q0[:2], [1.5], q0[3:]]))), jnp.zeros(8))
+    assert float(high.done) == 1.0 and float(high.metrics["reward_survive"]) == 0.0
+    assert float(step(s, jnp.zeros(8)).done) == 0.0
