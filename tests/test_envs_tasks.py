@@ -472,3 +472,63 @@ def test_fetch_running_toward_the_target_pays_and_reaching_it_moves_it():
     high = step(s.replace(physics=init(np.concatenate([q0[:2], [1.5], q0[3:]]))), jnp.zeros(8))
     assert float(high.done) == 1.0 and float(high.metrics["reward_survive"]) == 0.0
     assert float(step(s, jnp.zeros(8)).done) == 0.0
+
+
+# --------------------------------------------------------------------------- grasp
+
+
+def test_grasp_common_and_reward_terms():
+    env = check_common("grasp")
+    assert (env.observation_size, env.action_size, env.dt) == (33, 9, pytest.approx(0.02))
+    _, (_, obs, reward, done, metrics, info, _) = _rollout("grasp")
+    ball = obs[..., 18:21]
+    assert ball[..., 2].min() > 0.035  # the floor holds the ball (radius 0.04) to millimetres
+    np.testing.assert_array_equal(done, (np.linalg.norm(ball[..., :2], axis=-1) > 0.5).astype(np.float32))
+    np.testing.assert_allclose(metrics["reward_reach"], -np.linalg.norm(obs[..., 27:30], axis=-1), rtol=1e-4)
+    np.testing.assert_allclose(metrics["reward_lift"], np.clip(ball[..., 2] - 0.04, 0, 0.2) / 0.2, atol=1e-5)
+    calm = metrics["touches"] == 0  # after a touch the observed target is already the next one
+    carry = -2.0 * np.linalg.norm(obs[..., 30:33], axis=-1)
+    np.testing.assert_allclose(metrics["reward_carry"][calm], carry[calm], rtol=1e-4)
+    terms = ("reward_reach", "reward_lift", "reward_carry", "reward_touch")
+    np.testing.assert_allclose(reward, sum(metrics[k] for k in terms), rtol=1e-5, atol=1e-5)
+
+
+def grasp_action(env, palm, fingers):
+    """Action in [-1, 1] for servo targets: palm (3,) slide offsets and one curl for every finger joint."""
+    ctrl = np.concatenate([palm, np.tile([fingers, 0.5 * fingers], 3)])
+    lo, hi = np.asarray(env.model.actuator_ctrlrange).T
+    return jnp.asarray((ctrl - 0.5 * (lo + hi)) / (0.5 * (hi - lo)), jnp.float32)
+
+
+def test_grasp_fingers_close_on_the_ball_lift_and_carry_it():
+    """Scripted: lower the open hand over the ball, close, lift and carry; the capsules hold the sphere."""
+    env, reset, step, init = _jitted("grasp")
+    s = reset(jax.random.PRNGKey(0)).replace(physics=init(env.model.qpos0))  # ball under the palm
+    phases = [  # (env steps, palm target start -> end, finger curl start -> end)
+        (50, ([0, 0, 0], [0, 0, -0.12]), (-0.3, -0.3)),
+        (25, ([0, 0, -0.12], [0, 0, -0.12]), (-0.3, 1.3)),
+        (50, ([0, 0, -0.12], [0, 0, 0.1]), (1.3, 1.3)),
+        (50, ([0, 0, 0.1], [0.15, 0.05, 0.1]), (1.3, 1.3)),
+    ]
+    for n, (p0, p1), (f0, f1) in phases:
+        for i in range(n):
+            w = (i + 1) / n
+            s = step(s, grasp_action(env, (1 - w) * np.array(p0) + w * np.array(p1), (1 - w) * f0 + w * f1))
+    ball, palm = np.asarray(s.obs[18:21]), np.asarray(s.obs[0:3])
+    assert ball[2] > 0.2 and float(s.metrics["reward_lift"]) > 0.9
+    np.testing.assert_allclose(ball[:2], [0.15, 0.05], atol=0.02)  # carried along
+    assert np.linalg.norm(np.asarray(s.obs[27:30])) < 0.03  # held at the grip point under the palm
+    assert palm[2] - ball[2] == pytest.approx(0.1, abs=0.02)
+
+
+def test_grasp_ball_at_the_target_scores_and_moves_it():
+    env, reset, step, _ = _jitted("grasp")
+    s = reset(jax.random.PRNGKey(4))
+    ball = np.asarray(s.obs[18:21])
+    s = s.replace(info=dict(s.info, target=jnp.asarray(ball)))
+    t = step(s, grasp_action(env, np.zeros(3), 0.0))
+    assert float(t.metrics["touches"]) == 1.0 and float(t.metrics["reward_touch"]) == 10.0
+    assert float(t.metrics["reward_carry"]) > -0.1
+    new = np.asarray(t.info["target"])
+    assert np.linalg.norm(new - ball) > 0.01 and 0.1 <= new[2] <= 0.3 and (np.abs(new[:2]) <= 0.2).all()
+    assert not np.array_equal(t.info["key"], s.info["key"])
