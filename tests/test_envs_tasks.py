@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import mujoco
 import numpy as np
 import pytest
+import scipy.linalg
 
 import tumble.envs
 from tumble.envs import _tasks
@@ -159,6 +160,27 @@ def test_inverted_pendulum_push_matches_mujoco():
     assert ref[2] > 1.0 and ref[3] < -1.0
     # Measured: 3 % and 4 % below MuJoCo (semi-implicit Euler at 10 ms, joint springs).
     np.testing.assert_allclose(s.obs, ref, rtol=0.08, atol=0.02)
+
+
+def test_inverted_pendulum_lqr_designed_on_mujoco_balances_a_full_episode():
+    """An LQR gain from MuJoCo's own linearization of the model keeps the pole up for 1,000 steps."""
+    env, reset, step, _ = _jitted("inverted_pendulum")
+    mj = mj_model("inverted_pendulum")
+    d = mujoco.MjData(mj)
+    mujoco.mj_forward(mj, d)
+    a1, b1 = np.zeros((4, 4)), np.zeros((4, 1))
+    mujoco.mjd_transitionFD(mj, d, 1e-6, True, a1, b1, None, None)
+    # One environment step is 4 MuJoCo steps of 0.01 s with the control held.
+    a = np.linalg.matrix_power(a1, 4)
+    b = sum(np.linalg.matrix_power(a1, k) for k in range(4)) @ b1
+    q, r = np.diag([1.0, 10.0, 0.1, 0.1]), np.eye(1) * 0.1
+    p = scipy.linalg.solve_discrete_are(a, b, q, r)
+    gain = np.linalg.solve(r + b.T @ p @ b, b.T @ p @ a)
+    s, total = reset(jax.random.PRNGKey(11)), 0.0
+    for _ in range(1000):
+        s = step(s, jnp.asarray(np.clip(-(gain @ np.asarray(s.obs)) / 3.0, -1, 1), jnp.float32))
+        total += float(s.reward)
+    assert total == 1000.0 and abs(float(s.obs[1])) < 0.01
 
 
 # --------------------------------------------------------------------------- reacher, reacherangle
