@@ -78,9 +78,10 @@ UNSUPPORTED = {
         "arm_motor",
     ),
     "mocap": ("""<mujoco><worldbody><body mocap="true"><geom size=".1"/></body></worldbody></mujoco>""", "mocap"),
-    "fluid": (
-        """<mujoco><option density="1.2"/><worldbody><body><freejoint/><geom size=".1"/></body></worldbody></mujoco>""",
-        "density",
+    "fluid_ellipsoid": (
+        """<mujoco><option density="1.2"/><worldbody><body><freejoint/><geom name="fin" size=".1"
+        fluidshape="ellipsoid"/></body></worldbody></mujoco>""",
+        "fin",
     ),
 }
 
@@ -355,3 +356,11 @@ def test_unsupported_elements_are_named():
     <equality><weld name="glue" body1="b1"/></equality></mujoco>"""
     with pytest.raises(tumble.UnsupportedError, match="equality constraint 'glue'"):
         tumble.load(glue)
+
+
+def test_init_with_a_constant_q_traces_under_jit():
+    from tumble.io import builder
+
+    model = builder.bouncing_ball()
+    state = jax.jit(lambda qd: tumble.spring.init(model, model.qpos0, qd))(jnp.zeros(model.nv))
+    np.testing.assert_allclose(state.q, model.qpos0, atol=1e-6)

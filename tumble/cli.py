@@ -1,6 +1,8 @@
 """The ``tumble`` command.
 
 tumble demo [MODEL.xml] [--seconds S] [--batch N]   simulate a model and report what happened
+tumble view MODEL.xml [--checkpoint DIR] [--port P]  live editor: simulate the file, reload it when saved
+tumble render CHECKPOINT|MODEL.xml --out run.mp4     write a video (.mp4 or .gif) of a policy or a model
 """
 
 import argparse
@@ -52,6 +54,46 @@ def _demo(args: argparse.Namespace) -> int:
     return 0 if finite else 1
 
 
+def _view(args: argparse.Namespace) -> int:
+    from tumble.viewer import server
+
+    live = server.serve(args.model, args.checkpoint, args.port)
+    print(f"tumble view: {args.model or args.checkpoint} at {live.url} (Ctrl-C to stop)", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        live.close()
+    return 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    import tumble
+    from tumble.render import camera as camera_lib
+    from tumble.render import video
+
+    if Path(args.source).is_dir():
+        from tumble.train.checkpoint import load_policy
+
+        env, policy = load_policy(args.source)
+        model, fps = env.unwrapped.model, 1.0 / env.dt
+        physics = video.rollout_policy(env, policy, args.seconds, args.seed)
+    else:
+        model, fps = tumble.load(args.source), args.fps
+        physics = video.rollout_model(model, args.seconds, fps, args.seed)
+    if args.camera is None:
+        camera = video.default_camera(model, args.width, args.height)
+    else:
+        name = int(args.camera) if args.camera.isdigit() else args.camera
+        camera = lambda m, p: camera_lib.model_camera(m, p, name)  # noqa: E731
+    images = video.frames(model, physics, camera, args.width, args.height)
+    video.write(args.out, images, fps)
+    print(f"wrote {args.out}: {len(images)} frames of {args.width}x{args.height} at {fps:g} fps")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="tumble", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -63,6 +105,21 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--batch", type=int, default=16, help="copies simulated in parallel (default 16)")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=_demo)
+    view = sub.add_parser("view", help="live editor: simulate a model file in the browser, reloading it when saved")
+    view.add_argument("model", nargs="?", help="MJCF/URDF file to watch (optional with --checkpoint)")
+    view.add_argument("--checkpoint", help="training checkpoint directory: its policy drives the model")
+    view.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000; 0: any free port)")
+    view.set_defaults(func=_view)
+    render = sub.add_parser("render", help="write a video (.mp4 or .gif) of a trained policy or of a model")
+    render.add_argument("source", help="checkpoint directory, or an MJCF/URDF file (simulated under random controls)")
+    render.add_argument("--out", required=True, help="output file, .mp4 or .gif")
+    render.add_argument("--seconds", type=float, default=5.0, help="simulated seconds (default 5)")
+    render.add_argument("--fps", type=float, default=30.0, help="frames per second for a model file (default 30)")
+    render.add_argument("--width", type=int, default=320)
+    render.add_argument("--height", type=int, default=240)
+    render.add_argument("--camera", help="MJCF camera name or index (default: track the first free body)")
+    render.add_argument("--seed", type=int, default=0)
+    render.set_defaults(func=_render)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

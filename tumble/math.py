@@ -43,10 +43,19 @@ def safe_atan2(y: jax.Array, x: jax.Array) -> jax.Array:
     return jnp.where(zero, 0.0, jnp.arctan2(y, jnp.where(zero, 1.0, x)))
 
 
+def _parts(a: jax.Array, n: int) -> list[jax.Array]:
+    """The ``n`` components of ``a`` along its last axis (``a[..., i]``).
+
+    ``lax.index_in_dim`` binds one slice directly: tracing it costs a fraction
+    of ``a[..., i]``, and these run thousands of times per traced step.
+    """
+    return [jax.lax.index_in_dim(a, i, a.ndim - 1, keepdims=False) for i in range(n)]
+
+
 def cross(a: jax.Array, b: jax.Array) -> jax.Array:
     """Cross product over the last axis (unrolled: XLA fuses it better than jnp.cross)."""
-    a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
-    b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
+    a0, a1, a2 = _parts(a, 3)
+    b0, b1, b2 = _parts(b, 3)
     return jnp.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], -1)
 
 
@@ -57,8 +66,8 @@ def dot(a: jax.Array, b: jax.Array) -> jax.Array:
 
 def quat_mul(u: jax.Array, v: jax.Array) -> jax.Array:
     """Hamilton product ``u * v`` of quaternions, shape ``(..., 4)``."""
-    uw, ux, uy, uz = u[..., 0], u[..., 1], u[..., 2], u[..., 3]
-    vw, vx, vy, vz = v[..., 0], v[..., 1], v[..., 2], v[..., 3]
+    uw, ux, uy, uz = _parts(u, 4)
+    vw, vx, vy, vz = _parts(v, 4)
     return jnp.stack(
         [
             uw * vw - ux * vx - uy * vy - uz * vz,
@@ -77,8 +86,8 @@ def quat_inv(q: jax.Array) -> jax.Array:
 
 def rotate(v: jax.Array, q: jax.Array) -> jax.Array:
     """Rotates vector(s) ``v (..., 3)`` by unit quaternion(s) ``q (..., 4)``."""
-    w = q[..., :1]
-    u = q[..., 1:]
+    w = jax.lax.slice_in_dim(q, 0, 1, axis=q.ndim - 1)
+    u = jax.lax.slice_in_dim(q, 1, 4, axis=q.ndim - 1)
     t = 2.0 * cross(u, v)
     return v + w * t + cross(u, t)
 
@@ -90,7 +99,7 @@ def inv_rotate(v: jax.Array, q: jax.Array) -> jax.Array:
 
 def quat_to_mat(q: jax.Array) -> jax.Array:
     """Rotation matrix ``(..., 3, 3)`` of a unit quaternion; columns are the rotated axes."""
-    w, x, y, z = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
+    w, x, y, z = _parts(q, 4)
     return jnp.stack(
         [
             jnp.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
@@ -181,3 +190,27 @@ def gather_rows(a: jax.Array, idx: np.ndarray, fill=0.0) -> jax.Array:
         return jnp.broadcast_to(fill, idx.shape + a.shape[1:])
     mask = jnp.asarray(idx >= 0).reshape(idx.shape + (1,) * (a.ndim - 1))
     return jnp.where(mask, a[np.maximum(idx, 0)], fill)
+
+
+def scatter_rows(a: jax.Array, idx: np.ndarray, n: int, sign: np.ndarray | None = None) -> jax.Array:
+    """``(n, ...)`` sums of the rows of ``a (m, ...)`` by the static target ``idx (m,)``: row ``k`` is
+    the sum of ``sign[i] * a[i]`` over ``idx[i] == k`` (``idx`` -1: dropped; ``sign`` default 1).
+
+    One gather from a static (n, most rows per target) table plus a sum: it
+    fuses into the elementwise work around it. (A one-hot matmul does the same
+    but, under vmap, XLA transposes the batch into and out of the GEMM.)
+    """
+    idx = np.asarray(idx)
+    sign = np.ones(len(idx)) if sign is None else np.asarray(sign, np.float64)
+    rows = [np.nonzero(idx == k)[0] for k in range(n)]
+    width = max([len(r) for r in rows] + [1])
+    zero = len(idx)  # index of an appended zero row
+    table = np.full((n, width), zero, np.int32)
+    for k, r in enumerate(rows):
+        table[k, : len(r)] = r
+    if (idx < 0).all():
+        return jnp.zeros((n,) + a.shape[1:], a.dtype)
+    if not np.all(sign == 1.0):
+        a = a * jnp.asarray(sign, a.dtype).reshape((-1,) + (1,) * (a.ndim - 1))
+    padded = jnp.concatenate([a, jnp.zeros((1,) + a.shape[1:], a.dtype)])
+    return jnp.sum(padded[table], axis=1)

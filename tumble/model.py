@@ -52,6 +52,13 @@ class Options:
       armature_iterations: number of relaxed Jacobi passes that give joints
         their armature inertia on chains (more: closer to MuJoCo's joint-space
         armature; 1 is enough without armature, which then uses one pass).
+      density: () fluid density (kg/m^3) of MuJoCo's inertia-box drag model
+        (tumble/spring/fluid.py).
+      viscosity: () fluid viscosity of the same model.
+      wind: (3,) velocity of the medium.
+      fluid: whether the step computes fluid drag; the loader sets it when
+        ``density`` or ``viscosity`` is nonzero (randomizing them away from
+        exactly zero on a model loaded without fluid has no effect).
     """
 
     timestep: jax.Array
@@ -63,6 +70,10 @@ class Options:
     restitution_threshold: jax.Array
     contact_iterations: int = struct.field(static=True, default=2)
     armature_iterations: int = struct.field(static=True, default=4)
+    density: jax.Array = struct.field(default_factory=lambda: np.zeros(()))
+    viscosity: jax.Array = struct.field(default_factory=lambda: np.zeros(()))
+    wind: jax.Array = struct.field(default_factory=lambda: np.zeros(3))
+    fluid: bool = struct.field(static=True, default=False)
 
 
 class CollisionGroup(NamedTuple):
@@ -162,6 +173,24 @@ class Model:
     actuator_forcerange: jax.Array  # (nu, 2); +-inf where not limited
 
     opt: Options
+
+    # Drawing only (read by tumble.viewer and tumble.render, never simulated).
+    # geom_mesh: per geom, None or (vertices (nvert, 3) float32 in the geom
+    # frame, faces (nface, 3) int32) for mesh geoms.
+    geom_mesh: tuple = struct.field(static=True, default=())
+    # Cameras (MJCF <camera>), MuJoCo's conventions: cam_mode (ncam,) mjtCamLight
+    # (0 fixed, 1 track, 2 trackcom, 3 targetbody, 4 targetbodycom); cam_body and
+    # cam_target (ncam,) tumble body index, -1 = world / none.
+    camera_names: tuple = struct.field(static=True, default=())
+    cam_mode: np.ndarray = struct.field(static=True, default_factory=lambda: np.zeros(0, np.int32))
+    cam_body: np.ndarray = struct.field(static=True, default_factory=lambda: np.zeros(0, np.int32))
+    cam_target: np.ndarray = struct.field(static=True, default_factory=lambda: np.zeros(0, np.int32))
+    cam_pos: jax.Array = struct.field(default_factory=lambda: np.zeros((0, 3)))  # (ncam, 3) in the body frame
+    cam_quat: jax.Array = struct.field(default_factory=lambda: np.zeros((0, 4)))  # (ncam, 4) in the body frame
+    cam_pos0: jax.Array = struct.field(default_factory=lambda: np.zeros((0, 3)))  # (ncam, 3) world offset from body
+    cam_poscom0: jax.Array = struct.field(default_factory=lambda: np.zeros((0, 3)))  # (ncam, 3) from subtree COM
+    cam_mat0: jax.Array = struct.field(default_factory=lambda: np.zeros((0, 3, 3)))  # (ncam, 3, 3) world, at qpos0
+    cam_fovy: jax.Array = struct.field(default_factory=lambda: np.zeros(0))  # (ncam,) vertical field of view, degrees
 
     @property
     def npair(self) -> int:

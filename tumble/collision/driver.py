@@ -44,12 +44,12 @@ def geom_poses(model: Model, x: Transform, geoms: np.ndarray) -> tuple[jax.Array
     """World centers (n, 3) and rotation matrices (n, 3, 3) of the geoms ``geoms (n,)``."""
     body = model.geom_body[geoms]
     pos, quat = model.geom_pos[geoms], model.geom_quat[geoms]
-    moving = np.nonzero(body >= 0)[0]
-    if len(moving):
-        # World geoms keep their own pose; only geoms on bodies are transformed.
-        bpos, brot = x.pos[body[moving]], x.rot[body[moving]]
-        pos = pos.at[moving].set(bpos + math.rotate(pos[moving], brot))
-        quat = quat.at[moving].set(math.quat_mul(brot, quat[moving]))
+    if (body >= 0).any():
+        # World geoms keep their own pose (a static select, not a scatter,
+        # which XLA would run as a loop over the updated rows).
+        ident = jnp.array([1.0, 0.0, 0.0, 0.0], quat.dtype)
+        bpos, brot = math.gather_rows(x.pos, body), math.gather_rows(x.rot, body, ident)
+        pos, quat = bpos + math.rotate(pos, brot), math.quat_mul(brot, quat)
     return pos, math.quat_to_mat(quat)
 
 

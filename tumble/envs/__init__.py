@@ -5,7 +5,7 @@ state = env.reset(jax.random.PRNGKey(0))
 state = env.step(state, action)        # action (env.action_size,) in [-1, 1]
 """
 
-from tumble.envs import wrappers
+from tumble.envs import randomization, wrappers
 from tumble.envs.base import Env, PhysicsEnv, State
 from tumble.envs.registry import make, names, register
 
@@ -28,4 +28,4 @@ register("fetch", "tumble.envs.fetch:Fetch")
 register("grasp", "tumble.envs.grasp:Grasp")
 register("ur5e", "tumble.envs.ur5e:Ur5e")
 
-__all__ = ["Env", "PhysicsEnv", "State", "make", "names", "register", "wrappers"]
+__all__ = ["Env", "PhysicsEnv", "State", "make", "names", "randomization", "register", "wrappers"]

@@ -15,6 +15,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from tumble import struct
 from tumble.model import Model
@@ -118,7 +119,9 @@ class PhysicsEnv(Env):
         self.pipeline_name = pipeline
         self.pipeline = _pipeline(pipeline)
         self.n_frames = int(n_frames)
-        self._dt = round(float(model.opt.timestep) * self.n_frames, 9)
+        # From the timestep's shortest decimal in its own precision: a float32 0.01 * 5 gives 0.05, not 0.049999999.
+        frame = float(str(np.asarray(model.opt.timestep)[()]))
+        self._dt = float(f"{frame * self.n_frames:.12g}")
 
     @property
     def dt(self) -> float:

@@ -16,6 +16,10 @@ def register(name: str, factory: str | Callable[..., Env]) -> None:
     """Registers ``factory(**kwargs) -> Env`` (or a ``"module:attr"`` path to one) under ``name``."""
     if not isinstance(name, str) or not name:
         raise ValueError(f"environment name must be a non-empty string, got {name!r}")
+    if isinstance(factory, str) and factory.count(":") != 1:
+        raise ValueError(f"environment {name!r}: a factory path must read 'module:attr', got {factory!r}")
+    if not isinstance(factory, str) and not callable(factory):
+        raise TypeError(f"environment {name!r}: factory must be callable or 'module:attr', got {factory!r}")
     _REGISTRY[name] = factory
 
 
@@ -25,11 +29,24 @@ def names() -> list[str]:
 
 
 def make(name: str, **kwargs) -> Env:
-    """The environment ``name`` built with ``kwargs`` (e.g. ``pipeline="spring"``, task options)."""
+    """The environment ``name`` built with ``kwargs`` (e.g. ``pipeline="spring"``, task options).
+
+    ``pixels=dict(width=64, height=64, ...)`` makes the observation an image
+    (``tumble.render.PixelObservation``'s arguments).
+    """
     if name not in _REGISTRY:
         raise KeyError(f"no environment named {name!r}; registered: {', '.join(names()) or 'none'}")
+    pixels = kwargs.pop("pixels", None)
     factory = _REGISTRY[name]
     if isinstance(factory, str):
         module, attr = factory.split(":")
-        factory = getattr(importlib.import_module(module), attr)
-    return factory(**kwargs)
+        try:
+            factory = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as e:
+            raise ImportError(f"environment {name!r} is registered as {factory!r}, which failed to load: {e}") from e
+    env = factory(**kwargs)
+    if pixels is not None:
+        from tumble.render.pixels import PixelObservation
+
+        env = PixelObservation(env, **dict(pixels))
+    return env

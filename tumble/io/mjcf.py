@@ -78,9 +78,12 @@ def _check_supported(mj: mujoco.MjModel) -> None:
     if len(mocap):
         label = _label(mj, mujoco.mjtObj.mjOBJ_BODY, int(mocap[0]), "body")
         raise UnsupportedError(f'{label} is a mocap body, which tumble does not support: remove mocap="true"')
-    if mj.opt.density > 0 or mj.opt.viscosity > 0 or np.any(mj.opt.wind != 0):
+    ellipsoid = np.nonzero(mj.geom_fluid[:, 0] > 0)[0]
+    if len(ellipsoid):
+        label = _label(mj, mujoco.mjtObj.mjOBJ_GEOM, int(ellipsoid[0]), "geom")
         raise UnsupportedError(
-            "<option density/viscosity/wind> (fluid forces) is not supported yet: remove those attributes"
+            f'{label} uses fluidshape="ellipsoid" (MuJoCo\'s ellipsoid fluid model), which tumble does not '
+            "support: remove fluidshape to get the inertia-box fluid model"
         )
     for i in range(mj.nu):
         label = _label(mj, mujoco.mjtObj.mjOBJ_ACTUATOR, i, "actuator")
@@ -112,7 +115,14 @@ def _check_masses(mj: mujoco.MjModel, kind: np.ndarray) -> None:
 
 
 def _options(mj: mujoco.MjModel, overrides: dict, body_body_contacts: bool) -> model_lib.Options:
-    values = dict(_DEFAULT_OPTIONS, timestep=float(mj.opt.timestep), gravity=np.array(mj.opt.gravity))
+    values = dict(
+        _DEFAULT_OPTIONS,
+        timestep=float(mj.opt.timestep),
+        gravity=np.array(mj.opt.gravity),
+        density=float(mj.opt.density),
+        viscosity=float(mj.opt.viscosity),
+        wind=np.array(mj.opt.wind),
+    )
     # Without armature one pass (for implicit damping) is all the model needs.
     armature_passes = 8 if np.any(mj.dof_armature > 0) else 1
     # Contacts against the static world converge over steps from the warm
@@ -124,7 +134,8 @@ def _options(mj: mujoco.MjModel, overrides: dict, body_body_contacts: bool) -> m
     if unknown:
         raise TypeError(f"unknown option(s) {sorted(unknown)}; known: {sorted(values) + sorted(counts)}")
     values.update(overrides)
-    return model_lib.Options(**counts, **{k: jnp.asarray(v, dtype=float) for k, v in values.items()})
+    fluid = bool(values["density"] != 0 or values["viscosity"] != 0)
+    return model_lib.Options(**counts, fluid=fluid, **{k: jnp.asarray(v, dtype=float) for k, v in values.items()})
 
 
 def _restitution(mj: mujoco.MjModel) -> np.ndarray:
@@ -211,4 +222,30 @@ def from_mujoco(mj: mujoco.MjModel, **options: Any) -> model_lib.Model:
         actuator_ctrlrange=f(_actuator_ranges(mj.actuator_ctrllimited, mj.actuator_ctrlrange)),
         actuator_forcerange=f(_actuator_ranges(mj.actuator_forcelimited, mj.actuator_forcerange)),
         opt=_options(mj, dict(options), _has_body_body_contacts(mj, groups)),
+        geom_mesh=_geom_meshes(mj),
+        camera_names=names(mujoco.mjtObj.mjOBJ_CAMERA, range(mj.ncam)),
+        cam_mode=np.array(mj.cam_mode, dtype=np.int32),
+        cam_body=np.array(mj.cam_bodyid - 1, dtype=np.int32),
+        cam_target=np.array(mj.cam_targetbodyid - 1, dtype=np.int32),
+        cam_pos=f(mj.cam_pos),
+        cam_quat=f(mj.cam_quat),
+        cam_pos0=f(mj.cam_pos0),
+        cam_poscom0=f(mj.cam_poscom0),
+        cam_mat0=f(mj.cam_mat0.reshape(-1, 3, 3)),
+        cam_fovy=f(mj.cam_fovy),
     )
+
+
+def _geom_meshes(mj: mujoco.MjModel) -> tuple:
+    """Per geom: None, or (vertices (nvert, 3), faces (nface, 3)) of its mesh in the geom frame (for drawing)."""
+    out = []
+    for g in range(mj.ngeom):
+        m = int(mj.geom_dataid[g])
+        if mj.geom_type[g] != mujoco.mjtGeom.mjGEOM_MESH or m < 0:
+            out.append(None)
+            continue
+        v0, f0 = mj.mesh_vertadr[m], mj.mesh_faceadr[m]
+        verts = np.array(mj.mesh_vert[v0 : v0 + mj.mesh_vertnum[m]], np.float32)
+        faces = np.array(mj.mesh_face[f0 : f0 + mj.mesh_facenum[m]], np.int32)
+        out.append((verts, faces))
+    return tuple(out)

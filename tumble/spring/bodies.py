@@ -63,10 +63,9 @@ def from_state(model: Model, x: Transform, xd: Motion) -> Bodies:
     rot_i = math.quat_mul(x.rot, model.body_iquat)
     r = math.rotate(model.body_ipos, x.rot)
     rmat = math.quat_to_mat(rot_i)
-    rmat_t = jnp.swapaxes(rmat, -1, -2)
     # The principal frame gives the inverse directly; a static body's is zero.
     inv_diag = jnp.where(moving[:, None], 1.0 / jnp.where(moving[:, None], model.body_inertia, 1.0), 0.0)
-    inv_inertia = math.mat_mul(rmat * inv_diag[:, None, :], rmat_t)
+    inv_inertia = jnp.sum((rmat * inv_diag[:, None, :])[:, :, None, :] * rmat[:, None, :, :], -1)
     return Bodies(
         com=x.pos + r,
         vel=xd.vel + math.cross(xd.ang, r),

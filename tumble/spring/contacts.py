@@ -10,11 +10,12 @@ the previous step, which makes resting contact exact at steady state.
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from tumble import math
 from tumble.collision.driver import Contact
 from tumble.model import Model
-from tumble.spring.bodies import Bodies, onehot
+from tumble.spring.bodies import Bodies
 
 
 def _tangents(n: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -47,7 +48,6 @@ def solve(model: Model, contact: Contact, warm: jax.Array, b: Bodies) -> jax.Arr
     im1, im2 = math.gather_rows(b.inv_mass, b1), math.gather_rows(b.inv_mass, b2)
     ii1, ii2 = math.gather_rows(b.inv_inertia, b1), math.gather_rows(b.inv_inertia, b2)
     r1, r2 = contact.pos - math.gather_rows(b.com, b1), contact.pos - math.gather_rows(b.com, b2)
-    e1, e2 = onehot(b1, model.nbody), onehot(b2, model.nbody)
     active = contact.active.astype(n.dtype)
 
     def relative_velocity(vel, ang):
@@ -59,9 +59,9 @@ def solve(model: Model, contact: Contact, warm: jax.Array, b: Bodies) -> jax.Arr
 
     def point_velocity(impulse):
         # Relative contact velocities with `impulse` applied on top of the bodies' velocities.
-        total = e2.T @ jnp.concatenate([impulse, math.cross(r2, impulse)], -1)
+        total = math.scatter_rows(jnp.concatenate([impulse, math.cross(r2, impulse)], -1), b2, model.nbody)
         if not world1:
-            total = total - e1.T @ jnp.concatenate([impulse, math.cross(r1, impulse)], -1)
+            total = total - math.scatter_rows(jnp.concatenate([impulse, math.cross(r1, impulse)], -1), b1, model.nbody)
         vel = b.vel + b.inv_mass[:, None] * total[:, :3]
         ang = b.ang + math.mat_vec(b.inv_inertia, total[:, 3:])
         return relative_velocity(vel, ang)
@@ -78,7 +78,7 @@ def solve(model: Model, contact: Contact, warm: jax.Array, b: Bodies) -> jax.Arr
     # Mass splitting: each body's inverse mass counts once per active contact
     # on it, so simultaneous corrections add up to about the right amount;
     # warm starting still reaches the exact resting impulses.
-    per_body = e1.T @ active + e2.T @ active
+    per_body = math.scatter_rows(jnp.concatenate([active, active]), np.concatenate([b1, b2]), model.nbody)
     n1 = jnp.maximum(math.gather_rows(per_body, b1, 1.0), 1.0)
     n2 = jnp.maximum(math.gather_rows(per_body, b2, 1.0), 1.0)
     k = []

@@ -1,9 +1,14 @@
-"""Generalized forces: actuators, joint springs/dampers, and joint-limit impulses."""
+"""Generalized forces: actuators, joint springs/dampers, and joint-limit impulses.
+
+Per-dof sums use ``math.scatter_rows`` (static tables): XLA runs a scatter-add
+as a loop over its updates.
+"""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from tumble import math
 from tumble import model as model_lib
 from tumble.model import Model
 
@@ -20,7 +25,7 @@ def actuator_force(model: Model, q: jax.Array, qd: jax.Array, ctrl: jax.Array) -
 
 def actuator_qf(model: Model, force: jax.Array) -> jax.Array:
     """(nv,) generalized force of actuator forces (nu,) through their gears."""
-    return jnp.zeros(model.nv, force.dtype).at[model.actuator_dofadr].add(model.actuator_gear * force)
+    return math.scatter_rows(model.actuator_gear * force, model.actuator_dofadr, model.nv)
 
 
 def _scalar_dofs(model: Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -33,7 +38,7 @@ def passive_qf(model: Model, q: jax.Array, qd: jax.Array) -> jax.Array:
     """(nv,) joint stiffness (toward ``qpos_spring``) and damping forces at the current rates."""
     j, qa, da = _scalar_dofs(model)
     spring = -model.jnt_stiffness[j] * (q[qa] - model.qpos_spring[qa])
-    return (-model.dof_damping * qd).at[da].add(spring)
+    return -model.dof_damping * qd + math.scatter_rows(spring, da, model.nv)
 
 
 def joint_inertia(model: Model) -> jax.Array:
@@ -65,4 +70,4 @@ def limit_impulse(model: Model, q: jax.Array, qd: jax.Array, dof_inv_inertia: ja
     rate = jnp.where(over > 0, jnp.maximum(qd[da], 0.0), 0.0) + jnp.where(under > 0, jnp.minimum(qd[da], 0.0), 0.0)
     inertia = 1.0 / jnp.maximum(dof_inv_inertia[da], 1e-9) + joint_inertia(model)[da]
     correction = model.opt.joint_position_gain * (over - under) / dt + rate
-    return jnp.zeros(model.nv, q.dtype).at[da].add(-inertia * correction)
+    return math.scatter_rows(-inertia * correction, da, model.nv)

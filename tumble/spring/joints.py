@@ -64,16 +64,15 @@ def links(model: Model) -> Links:
 
 
 def _skew_sandwich(r: jax.Array, inv_inertia: jax.Array) -> jax.Array:
-    """-[r]x I^-1 [r]x: how an impulse at offset r changes that point's velocity through rotation."""
-    rx = jnp.stack(
-        [
-            jnp.stack([jnp.zeros_like(r[..., 0]), -r[..., 2], r[..., 1]], -1),
-            jnp.stack([r[..., 2], jnp.zeros_like(r[..., 0]), -r[..., 0]], -1),
-            jnp.stack([-r[..., 1], r[..., 0], jnp.zeros_like(r[..., 0])], -1),
-        ],
-        -2,
-    )
-    return -math.mat_mul(math.mat_mul(rx, inv_inertia), rx)
+    """-[r]x I^-1 [r]x: how an impulse at offset r changes that point's velocity through rotation.
+
+    Column j is ``r x (I^-1 (e_j x r))``: elementwise products that fuse with
+    their neighbours (two batched 3x3 matmuls would each be a separate kernel).
+    """
+    eye = jnp.eye(3, dtype=r.dtype)
+    arm = math.cross(eye, r[..., None, :])  # (..., 3, 3): row j = e_j x r
+    turn = jnp.sum(inv_inertia[..., None, :, :] * arm[..., :, None, :], -1)  # row j = I^-1 (e_j x r)
+    return jnp.swapaxes(math.cross(r[..., None, :], turn), -1, -2)
 
 
 def impulses(model: Model, lk: Links, x: Transform, b: Bodies) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -121,12 +120,22 @@ def impulses(model: Model, lk: Links, x: Transform, b: Bodies) -> tuple[jax.Arra
     # directions, one closed form per kind of lock (static groups of links).
     k_ang = b.inv_inertia[c] + p_ii
     w_rel = b.ang[c] - pang
-    angular = jnp.zeros_like(w_rel)
+    parts, order = [], []
     for kind, mask in (("all", lk.lock_all), ("two", lk.lock_two), ("one", lk.lock_one)):
         idx = np.nonzero(mask)[0]
         if len(idx):
-            sub = _angular(model, lk, kind, idx, rot0[idx], crot[idx], k_ang[idx], w_rel[idx])
-            angular = sub if len(idx) == len(mask) else angular.at[idx].set(sub)
+            parts.append(_angular(model, lk, kind, idx, rot0[idx], crot[idx], k_ang[idx], w_rel[idx]))
+            order.append(idx)
+    # Links whose rotation is free (ball, three hinges) get none. Back into link
+    # order by a static permutation (a scatter would run as a loop).
+    free = np.nonzero(~(lk.lock_all | lk.lock_two | lk.lock_one))[0]
+    if len(free):
+        parts.append(jnp.zeros((len(free), 3), w_rel.dtype))
+        order.append(free)
+    if len(parts) <= 1:
+        angular = parts[0] if parts else jnp.zeros_like(w_rel)
+    else:
+        angular = jnp.concatenate(parts)[np.argsort(np.concatenate(order))]
     return anchor_c, linear, angular
 
 

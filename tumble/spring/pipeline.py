@@ -12,7 +12,7 @@ from tumble.kinematics import DofFrames
 from tumble.model import Model
 from tumble.spatial import Force, Motion, Transform
 from tumble.spring import bodies as bodies_lib
-from tumble.spring import contacts, dofs, forces, joints
+from tumble.spring import contacts, dofs, fluid, forces, joints
 
 
 @struct.dataclass
@@ -54,7 +54,7 @@ def _check_shape(name: str, value, shape: tuple) -> jax.Array:
         raise ValueError(f"{name} must have shape {shape}, got {value.shape}")
     # Values known now (not traced) are checked for NaN/inf here, where the
     # message can still say which input was bad.
-    if not isinstance(value, jax.core.Tracer) and not bool(jnp.isfinite(value).all()):
+    if not isinstance(value, jax.core.Tracer) and not np.isfinite(np.asarray(value)).all():
         bad = np.nonzero(~np.isfinite(np.asarray(value)))[0].tolist()
         raise ValueError(f"{name} holds non-finite values at indices {bad}")
     return value
@@ -89,14 +89,14 @@ def _wrench(model: Model, b: bodies_lib.Bodies, first: np.ndarray, second: np.nd
 
     Item ``i`` applies ``linear[i]`` at ``point[i]`` plus ``angular[i]`` to body
     ``second[i]``, and the opposite to body ``first[i]`` (-1 = world, ignored).
-    Both bodies go through one static signed incidence matrix: one small
-    matmul instead of a scatter-add, which vmaps into a single GEMM.
+    Both bodies' shares are summed by one static scatter (``math.scatter_rows``).
     """
     t2 = angular + math.cross(point - b.com[np.maximum(second, 0)], linear)
     t1 = angular + math.cross(point - b.com[np.maximum(first, 0)], linear)
-    incidence = np.concatenate([bodies_lib.onehot(second, model.nbody), -bodies_lib.onehot(first, model.nbody)])
+    target = np.concatenate([second, first])
+    sign = np.concatenate([np.ones(len(second)), -np.ones(len(first))])
     stacked = jnp.concatenate([jnp.concatenate([linear, t2], -1), jnp.concatenate([linear, t1], -1)])
-    total = incidence.T @ stacked
+    total = math.scatter_rows(stacked, target, model.nbody, sign)
     return total[:, :3], total[:, 3:]
 
 
@@ -119,6 +119,7 @@ def step(model: Model, state: State, ctrl: jax.Array) -> State:
     rates0 = dofs.rates(model, jac, b)
     b, act, qf_act, limit, own = _joint_space(model, state, jac, b, ctrl)
     b = b.replace(vel=b.vel + (model.opt.timestep * (b.inv_mass > 0))[:, None] * model.opt.gravity)
+    b = fluid.apply(model, b)
     # The rates the armature pass starts from: a dof's own joint-space impulse
     # is already divided by its armature, but what that impulse does to the
     # neighbouring dofs (through the body they share) must be resisted too,
@@ -214,10 +215,9 @@ def _apply_armature(
     diag = 1.0 + arm * jnp.diagonal(coupling)
     lam = jnp.zeros_like(arm)
     for _ in range(model.opt.armature_iterations):
-        lam = lam + share * (-arm * (change + coupling @ lam) - lam) / diag
+        lam = lam + share * (-arm * (change + jnp.sum(coupling * lam, -1)) - lam) / diag
     return dofs.kick_subset(model, jac, b, sel, lam)
 
 
 def _joint_impulse_per_body(model: Model, lk: joints.Links, linear, angular) -> Force:
-    child = bodies_lib.onehot(lk.body, model.nbody)
-    return Force(child.T @ linear, child.T @ angular)
+    return Force(math.scatter_rows(linear, lk.body, model.nbody), math.scatter_rows(angular, lk.body, model.nbody))
