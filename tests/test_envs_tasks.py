@@ -330,8 +330,10 @@ def test_pusher_common_and_reward_terms():
     assert not done.any()
     tips, obj, goal = obs[..., 14:17], obs[..., 17:20], obs[..., 20:23]
     np.testing.assert_allclose(goal, np.broadcast_to([0.45, -0.05, -0.323], goal.shape), atol=1e-6)
-    # The slides keep it on the table (their springs give by about a centimetre when the arm strikes).
-    np.testing.assert_allclose(obj[..., 2], -0.275, atol=0.02)
+    # The slides keep it on the table: their springs give (the 8 mg object, struck from above by the
+    # wrist, dips by up to 3 cm for a step), almost always by less than a millimetre.
+    np.testing.assert_allclose(obj[..., 2], -0.275, atol=0.05)
+    assert np.mean(np.abs(obj[..., 2] + 0.275) < 1e-3) > 0.95
     np.testing.assert_allclose(metrics["reward_near"], -0.5 * np.linalg.norm(obj - tips, axis=-1), rtol=1e-4)
     np.testing.assert_allclose(metrics["reward_dist"], -np.linalg.norm(obj - goal, axis=-1), rtol=1e-4)
     np.testing.assert_allclose(metrics["reward_ctrl"], -0.1 * (actions**2).sum(-1), rtol=1e-4)
