@@ -4,7 +4,8 @@ Usage::
 
     /tmp/brax-venv/bin/python benchmarks/brax_train_peer.py --env inverted_pendulum --seed 1 --target 950
 
-Prints one JSON line per evaluation, ``{"step", "wall_s", "eval_reward"}``,
+Prints one JSON line per evaluation, ``{"step", "wall_s", "eval_reward", ...}``
+(and Brax's other ``eval/episode_*`` and ``training/*`` metrics),
 ``wall_s`` counted from just before the environment is built (imports
 excluded, compilation included), and stops after the first evaluation at or
 above ``--target``. Hyperparameters: the ones Brax publishes for each
@@ -66,6 +67,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--target", type=float, default=float("inf"))
     parser.add_argument("--num-timesteps", type=int, help="override the published step budget")
+    parser.add_argument("--num-evals", type=int, help="override the published number of evaluations")
     args = parser.parse_args()
 
     from brax import envs
@@ -74,11 +76,15 @@ def main() -> None:
     settings = dict(SETTINGS[args.env])
     if args.num_timesteps:
         settings["num_timesteps"] = args.num_timesteps
+    if args.num_evals:
+        settings["num_evals"] = args.num_evals
     start = time.perf_counter()
 
     def progress(step, metrics):
         reward = float(metrics["eval/episode_reward"])
-        print(json.dumps({"step": int(step), "wall_s": time.perf_counter() - start, "eval_reward": reward}), flush=True)
+        row = {"step": int(step), "wall_s": time.perf_counter() - start, "eval_reward": reward}
+        row.update({k: float(v) for k, v in metrics.items() if k.startswith(("eval/episode_", "training/"))})
+        print(json.dumps(row), flush=True)
         if reward >= args.target:
             raise Reached
 

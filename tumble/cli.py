@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 - the command reports errors plainly
         from tumble.errors import ModelError
 
-        if isinstance(e, (ModelError, ValueError, FileNotFoundError, KeyError)):
+        if isinstance(e, (ModelError, ValueError, FileNotFoundError, KeyError, ImportError)):
             print(f"tumble: {e}", file=sys.stderr)
             return 2
         raise

@@ -83,7 +83,7 @@ class Config(Common):
             num_timesteps=50_000_000,
             num_envs=2048,
             unroll_length=10,
-            num_minibatches=4,
+            num_minibatches=2,
             num_epochs=4,
             learning_rate=3e-4,
             entropy_cost=1e-2,
