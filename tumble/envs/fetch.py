@@ -118,7 +118,7 @@ class Fetch(PhysicsEnv):
             reward=reward,
             done=done,
             metrics=metrics,
-            info={"target": target, "key": key},
+            info=dict(state.info, target=target, key=key),
         )
 
     def _obs(self, physics, target: jax.Array) -> jax.Array:

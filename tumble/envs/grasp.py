@@ -103,7 +103,7 @@ class Grasp(PhysicsEnv):
             reward=reward,
             done=lost.astype(jnp.float32),
             metrics=metrics,
-            info={"target": target, "key": key},
+            info=dict(state.info, target=target, key=key),
         )
 
     def grip(self, physics) -> jax.Array:

@@ -95,7 +95,7 @@ class Ur5e(PhysicsEnv):
             "distance": distance,
             "touches": touched,
         }
-        info = {"target": target, "key": key, "distance": _tasks.distance(flange, target)}
+        info = dict(state.info, target=target, key=key, distance=_tasks.distance(flange, target))
         return state.replace(
             physics=physics,
             obs=self._obs(physics, target),
