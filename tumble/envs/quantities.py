@@ -14,7 +14,6 @@ import numpy as np
 
 from tumble import math
 from tumble.model import Model
-from tumble.spring.bodies import onehot
 
 
 def _roots(model: Model) -> np.ndarray:
@@ -34,10 +33,10 @@ def body_com(model: Model, physics) -> jax.Array:
 def root_com(model: Model, physics) -> jax.Array:
     """(nbody, 3) center of mass of the tree each body belongs to (MuJoCo ``subtree_com[rootid]``)."""
     root = _roots(model)
-    tree = jnp.asarray(onehot(root, model.nbody))  # (body, root)
     mass = model.body_mass
-    tree_mass = tree.T @ mass
-    tree_com = (tree.T @ (mass[:, None] * body_com(model, physics))) / jnp.maximum(tree_mass, 1e-12)[:, None]
+    tree_mass = math.scatter_rows(mass, root, model.nbody)
+    weighted = math.scatter_rows(mass[:, None] * body_com(model, physics), root, model.nbody)
+    tree_com = weighted / jnp.maximum(tree_mass, 1e-12)[:, None]
     return tree_com[root]
 
 
@@ -82,6 +81,6 @@ def contact_forces(model: Model, physics) -> jax.Array:
     def per_body(body: np.ndarray, sign: float) -> jax.Array:
         ref = center[np.maximum(body, 0)]
         wrench = jnp.concatenate([math.cross(contact.pos - ref, force), force], axis=-1)
-        return sign * jnp.asarray(onehot(body, model.nbody)).T @ wrench
+        return sign * math.scatter_rows(wrench, body, model.nbody)
 
     return per_body(contact.body2, 1.0) + per_body(contact.body1, -1.0)

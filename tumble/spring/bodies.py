@@ -45,18 +45,6 @@ def dof_body(model: Model) -> np.ndarray:
     return out
 
 
-def onehot(index: np.ndarray, n: int) -> np.ndarray:
-    """(len(index), n) float one-hot rows; index -1 gives a zero row.
-
-    Sums over bodies are written as matmuls with these static matrices: on CPU
-    and GPU a tiny dense matmul beats a scatter-add inside vmap.
-    """
-    out = np.zeros((len(index), n), np.float32)
-    rows = np.nonzero(index >= 0)[0]
-    out[rows, index[rows]] = 1.0
-    return out
-
-
 def from_state(model: Model, x: Transform, xd: Motion) -> Bodies:
     """COM state and world mass properties from body frames ``x`` and velocities ``xd``."""
     moving = jnp.asarray(_moving(model))
