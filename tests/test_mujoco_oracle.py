@@ -337,3 +337,34 @@ def test_forward_kinematics_and_init_round_trip_match_mujoco(which):
         s = init(m, q, qd)
         np.testing.assert_allclose(np.asarray(s.q), q, atol=2e-5)
         np.testing.assert_allclose(np.asarray(s.qd), qd, atol=2e-5)
+
+
+LIMITED = """<mujoco><compiler angle="radian"/><option timestep="0.01" gravity="0 0 0"/><worldbody>
+<body pos="0 0 1"><joint type="hinge" axis="0 0 1" range="-0.5 0.5" armature="1"/>
+<geom type="capsule" fromto="0 0 0 0.4 0 0" size="0.05" contype="0" conaffinity="0"/></body>
+</worldbody></mujoco>"""
+
+
+def test_joint_limit_stops_without_bouncing_like_mujoco():
+    # A light link whose armature dominates (the ant's proportions) spins at
+    # 4 rad/s into its limit at 0.5 rad (dt = 10 ms, the envs' physics step;
+    # no gravity or damping, so it keeps whatever speed it leaves with).
+    # MuJoCo's soft limit sends it back at 0.5 rad/s. tumble's stop is
+    # inelastic plus a position correction, and must leave no faster: 0.36
+    # rad/s. (Before the fix: 0.61, the correction accumulating step after
+    # step; on the ant's ankles it threw the feet from one limit to the other.)
+    n = 40
+    mj = mujoco.MjModel.from_xml_string(LIMITED)
+    d = mujoco.MjData(mj)
+    d.qvel[:] = 4.0
+    mj_qd = []
+    for _ in range(n):
+        mujoco.mj_step(mj, d)
+        mj_qd.append(d.qvel[0])
+    m = load(LIMITED)
+    _, traj = rollout(m, init(m, np.zeros(1), np.full(1, 4.0)), n)
+    q, qd = np.asarray(traj["q"])[:, 0], np.asarray(traj["qd"])[:, 0]
+    assert q.max() < 0.5 + 4.0 * 0.01 * 1.5  # at most about one step's travel past the limit
+    rebound_mj, rebound = -min(mj_qd), -qd.min()
+    assert 0.1 < rebound_mj < 1.0  # MuJoCo: stopped and let back slowly
+    assert 0.0 < rebound <= rebound_mj, (rebound, rebound_mj)

@@ -51,11 +51,15 @@ def joint_inertia(model: Model) -> jax.Array:
 
 
 def limit_impulse(model: Model, q: jax.Array, qd: jax.Array, dof_inv_inertia: jax.Array) -> jax.Array:
-    """(nv,) generalized impulses pushing limited hinge/slide joints back into range.
+    """(nv,) generalized impulses that stop limited hinge/slide joints at their range.
 
-    A one-sided stiff spring: removes ``joint_position_gain`` of the violation
-    per step and all of the rate ``qd`` (the rate this step would end with)
-    further out of range.
+    An inelastic stop with velocity-level position correction: a joint out of
+    range by ``violation`` ends the step moving back in at (at least)
+    ``joint_position_gain * violation / dt``; the impulse is the one that sets
+    the rate ``qd`` (the rate this step would end with) to that target, and
+    zero when the joint already moves back in faster. (Adding the push on top
+    of the rate every step instead would accumulate into a bounce off the
+    limit: a swinging limb came back at a third of its speed.)
     """
     j, qa, da = _scalar_dofs(model)
     limited = model.jnt_limited[j]
@@ -63,11 +67,13 @@ def limit_impulse(model: Model, q: jax.Array, qd: jax.Array, dof_inv_inertia: ja
         return jnp.zeros(model.nv, q.dtype)
     j, qa, da = j[limited], qa[limited], da[limited]
     lo, hi = model.jnt_range[j, 0], model.jnt_range[j, 1]
-    dt = model.opt.timestep
+    gain = model.opt.joint_position_gain / model.opt.timestep
     over = jnp.maximum(q[qa] - hi, 0.0)
     under = jnp.maximum(lo - q[qa], 0.0)
-    # Rate into the violated side; zero when inside the range or moving back.
-    rate = jnp.where(over > 0, jnp.maximum(qd[da], 0.0), 0.0) + jnp.where(under > 0, jnp.minimum(qd[da], 0.0), 0.0)
+    rate = qd[da]
+    # Rate change needed: down to -gain * over above the range, up to
+    # gain * under below it; none inside.
+    change = jnp.where(over > 0, jnp.minimum(-gain * over - rate, 0.0), 0.0)
+    change = change + jnp.where(under > 0, jnp.maximum(gain * under - rate, 0.0), 0.0)
     inertia = 1.0 / jnp.maximum(dof_inv_inertia[da], 1e-9) + joint_inertia(model)[da]
-    correction = model.opt.joint_position_gain * (over - under) / dt + rate
-    return math.scatter_rows(-inertia * correction, da, model.nv)
+    return math.scatter_rows(inertia * change, da, model.nv)
