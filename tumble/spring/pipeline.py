@@ -127,16 +127,40 @@ def step(model: Model, state: State, ctrl: jax.Array) -> State:
     rates = rates0 + own
 
     # Joint springs hold the bodies together; armature resists the rate change
-    # that gravity, the springs and the neighbours' joint-space impulses caused.
+    # that gravity, the springs, the contacts and the neighbours' joint-space
+    # impulses caused; contacts act last, so they decide the normal velocities.
+    # With `solver_iterations` > 1 the three are solved again on each other's
+    # results: a load (the torso's weight on the feet, a motor pushing a foot
+    # into the floor) then passes down a chain within the step instead of
+    # through the springs' stretch. Later passes remove `solver_relaxation`
+    # of what remains of the springs' velocity error (same target), contacts
+    # restart from the previous pass's impulses, and armature is solved again
+    # against everything else.
     lk = joints.links(model)
     point, linear, angular = joints.impulses(model, lk, x, b)
-    b = _kick(b, *_wrench(model, b, lk.parent, lk.body, point, linear, angular))
-    b = _apply_armature(model, jac, b, rates)
-
-    # Contacts act last so that they decide the normal velocities.
+    core = _kick(b, *_wrench(model, b, lk.parent, lk.body, point, linear, angular))
     contact = driver.collide(model, x)
-    impulse = contacts.solve(model, contact, state.contact.impulse, b)
-    b = _kick(b, *_wrench(model, b, contact.body1, contact.body2, contact.pos, impulse, jnp.zeros_like(impulse)))
+    impulse = state.contact.impulse
+    sel = model.dof_jointspace
+    relax = model.opt.solver_relaxation
+    again = model.replace(
+        opt=model.opt.replace(joint_position_gain=relax * model.opt.joint_position_gain, joint_velocity_gain=relax)
+    )
+    lam, pushed = None, None
+    for i in range(model.opt.solver_iterations):
+        if i > 0:
+            full = _kick(core, *pushed)
+            full = full if lam is None else dofs.kick_subset(model, jac, full, sel, lam)
+            _, more_linear, more_angular = joints.impulses(again, lk, x, full)
+            core = _kick(core, *_wrench(model, b, lk.parent, lk.body, point, more_linear, more_angular))
+            linear, angular = linear + more_linear, angular + more_angular
+        with_armature = core
+        if len(sel):
+            lam = _armature_impulses(model, jac, core if pushed is None else _kick(core, *pushed), rates)
+            with_armature = dofs.kick_subset(model, jac, core, sel, lam)
+        impulse = contacts.solve(model, contact, impulse, with_armature)
+        pushed = _wrench(model, b, contact.body1, contact.body2, contact.pos, impulse, jnp.zeros_like(impulse))
+    b = _kick(with_armature, *pushed)
 
     x_new, xd_new = bodies_lib.integrate(model, x, b)
     q, qd, frames = kinematics.inverse(model, x_new, xd_new, state.q)
@@ -191,10 +215,8 @@ def _joint_share(model: Model) -> np.ndarray:
     return 1.0 / np.maximum(busiest, 1.0)
 
 
-def _apply_armature(
-    model: Model, jac: dofs.Jacobian, b: bodies_lib.Bodies, rates_before: jax.Array
-) -> bodies_lib.Bodies:
-    """Gives each dof its armature (and implicit damping) inertia against the step's rate change.
+def _armature_impulses(model: Model, jac: dofs.Jacobian, b: bodies_lib.Bodies, rates_before: jax.Array) -> jax.Array:
+    """Impulses (on ``model.dof_jointspace``) that give each dof its armature (and implicit damping) inertia.
 
     MuJoCo adds armature to the joint-space mass matrix diagonal: it resists a
     change of the joint rate with no reaction elsewhere. Here internal impulses
@@ -206,8 +228,6 @@ def _apply_armature(
     (``model.dof_jointspace``) take part.
     """
     sel = model.dof_jointspace
-    if len(sel) == 0:
-        return b
     coupling = dofs.response(model, jac, sel)
     arm = forces.joint_inertia(model)[sel]
     share = jnp.asarray(_joint_share(model)[sel], arm.dtype)
@@ -216,7 +236,7 @@ def _apply_armature(
     lam = jnp.zeros_like(arm)
     for _ in range(model.opt.armature_iterations):
         lam = lam + share * (-arm * (change + jnp.sum(coupling * lam, -1)) - lam) / diag
-    return dofs.kick_subset(model, jac, b, sel, lam)
+    return lam
 
 
 def _joint_impulse_per_body(model: Model, lk: joints.Links, linear, angular) -> Force:

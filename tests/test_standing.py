@@ -1,0 +1,63 @@
+"""Does the ant carry its own weight? MuJoCo C is the oracle.
+
+The benchmark ant (tumble/assets/ant.xml: armature 1 on legs a hundredth of
+that inertia) is dropped from its reference pose with zero controls. MuJoCo's
+lands on its feet, ankles at ~67 degrees, torso at z ~0.60 (what holds it is
+foot friction: with friction 0.3 MuJoCo's collapses too). tumble's default
+one-pass solve leaves it on its belly; more solver passes carry the load.
+"""
+
+import jax
+import jax.numpy as jnp
+import mujoco
+import pytest
+from conftest import ant_path, init, load
+
+import tumble
+
+STEPS = 150  # 1.5 s at 10 ms
+
+
+def mujoco_rest_height() -> float:
+    m = mujoco.MjModel.from_xml_path(ant_path())
+    d = mujoco.MjData(m)
+    for _ in range(STEPS):
+        mujoco.mj_step(m, d)
+    return float(d.qpos[2])
+
+
+@jax.jit
+def _settle(model, state):
+    def body(s, _):
+        return tumble.spring.step(model, s, jnp.zeros(model.nu)), None
+
+    return jax.lax.scan(body, state, None, length=STEPS)[0]
+
+
+def tumble_rest_height(iterations: int) -> float:
+    m = load(ant_path())
+    m = m.replace(opt=m.opt.replace(solver_iterations=iterations))
+    return float(_settle(m, init(m)).q[2])
+
+
+@pytest.fixture(scope="module")
+def reference():
+    z = mujoco_rest_height()
+    assert 0.55 < z < 0.65, z
+    return z
+
+
+def test_two_solver_passes_stand_the_ant_on_its_feet(reference):
+    # Measured: 0.524 with 2 passes (0.567 with 4) against MuJoCo's 0.597.
+    z = tumble_rest_height(2)
+    assert z > 0.45, z
+    assert abs(z - reference) < 0.1, (z, reference)
+
+
+@pytest.mark.xfail(
+    reason="one pass per step (the default) does not carry the torso's weight down "
+    "the armature-heavy legs: it rests on its belly at z 0.249 (see README, Known limits)",
+    strict=True,
+)
+def test_default_solve_stands_the_ant_like_mujoco(reference):
+    assert abs(tumble_rest_height(1) - reference) < 0.1
