@@ -103,10 +103,16 @@ def tumble_run(env: str, algo: str, seed: int, target: float, overrides: list[st
     return _summary(f"tumble-{algo}", seed, rows, process_s, load, target)
 
 
+# Brax backend per environment: the one its published settings were measured
+# with here (../shared/BENCHMARKS.md): spring for the ant.
+BRAX_BACKEND = {"ant": "spring"}
+
+
 def brax_run(env: str, seed: int, target: float, python: str) -> dict:
-    cmd = [python, str(ROOT / "benchmarks" / "brax_train_peer.py"), "--env", env, "--seed", str(seed)]
+    backend = BRAX_BACKEND.get(env, "generalized")
+    cmd = [python, str(ROOT / "benchmarks" / "brax_train_peer.py"), "--env", env, "--seed", str(seed), "--backend", backend]
     rows, process_s, load = _run(cmd + ["--target", str(target)], env=dict(os.environ, XLA_FLAGS=""))
-    return _summary("brax-ppo", seed, rows, process_s, load, target)
+    return {**_summary("brax-ppo", seed, rows, process_s, load, target), "brax_backend": backend}
 
 
 def _plot(runs: list[dict], target: float | None, png: Path, title: str) -> None:
