@@ -110,7 +110,8 @@ BRAX_BACKEND = {"ant": "spring"}
 
 def brax_run(env: str, seed: int, target: float, python: str) -> dict:
     backend = BRAX_BACKEND.get(env, "generalized")
-    cmd = [python, str(ROOT / "benchmarks" / "brax_train_peer.py"), "--env", env, "--seed", str(seed), "--backend", backend]
+    cmd = [python, str(ROOT / "benchmarks" / "brax_train_peer.py"), "--env", env, "--seed", str(seed)]
+    cmd += ["--backend", backend]
     rows, process_s, load = _run(cmd + ["--target", str(target)], env=dict(os.environ, XLA_FLAGS=""))
     return {**_summary("brax-ppo", seed, rows, process_s, load, target), "brax_backend": backend}
 
