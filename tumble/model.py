@@ -62,7 +62,8 @@ class Options:
         (the ant stands on its feet instead of its belly) at ~30% more work
         per extra pass.
       solver_relaxation: () fraction of the joint springs' remaining
-        velocity error that each pass after the first removes.
+        velocity error that each pass after the first removes (default 0.5:
+        with 1, 2 passes made the half cheetah NaN after 1.7 s at rest).
       fluid: whether the step computes fluid drag; the loader sets it when
         ``density`` or ``viscosity`` is nonzero (randomizing them away from
         exactly zero on a model loaded without fluid has no effect).
@@ -82,7 +83,7 @@ class Options:
     wind: jax.Array = struct.field(default_factory=lambda: np.zeros(3))
     fluid: bool = struct.field(static=True, default=False)
     solver_iterations: int = struct.field(static=True, default=1)
-    solver_relaxation: jax.Array = struct.field(default_factory=lambda: np.ones(()))
+    solver_relaxation: jax.Array = struct.field(default_factory=lambda: np.full((), 0.5, np.float32))
 
 
 class CollisionGroup(NamedTuple):
