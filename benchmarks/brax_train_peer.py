@@ -72,6 +72,15 @@ SETTINGS = {
 }
 
 
+# Brax backend per environment: the one its published settings were measured
+# with here (../shared/BENCHMARKS.md): spring for the ant, generalized otherwise.
+BACKENDS = {"ant": "spring"}
+
+
+def backend(env: str) -> str:
+    return BACKENDS.get(env, "generalized")
+
+
 class Reached(Exception):
     """Raised from the progress callback to stop training once the target is met."""
 
@@ -79,7 +88,7 @@ class Reached(Exception):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--env", default="inverted_pendulum", choices=sorted(SETTINGS))
-    parser.add_argument("--backend", default="generalized")
+    parser.add_argument("--backend", help="Brax backend (default: BACKENDS[env], else generalized)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--target", type=float, default=float("inf"))
     parser.add_argument("--num-timesteps", type=int, help="override the published step budget")
@@ -104,7 +113,7 @@ def main() -> None:
         if reward >= args.target:
             raise Reached
 
-    env = envs.get_environment(args.env, backend=args.backend)
+    env = envs.get_environment(args.env, backend=args.backend or backend(args.env))
     train = functools.partial(ppo.train, **settings, seed=args.seed, progress_fn=progress)
     try:
         train(environment=env)

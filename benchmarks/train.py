@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT))
 
+import brax_train_peer  # noqa: E402
 from peers import brax_python, parse_json_lines  # noqa: E402
 
 
@@ -103,17 +104,10 @@ def tumble_run(env: str, algo: str, seed: int, target: float, overrides: list[st
     return _summary(f"tumble-{algo}", seed, rows, process_s, load, target)
 
 
-# Brax backend per environment: the one its published settings were measured
-# with here (../shared/BENCHMARKS.md): spring for the ant.
-BRAX_BACKEND = {"ant": "spring"}
-
-
 def brax_run(env: str, seed: int, target: float, python: str) -> dict:
-    backend = BRAX_BACKEND.get(env, "generalized")
     cmd = [python, str(ROOT / "benchmarks" / "brax_train_peer.py"), "--env", env, "--seed", str(seed)]
-    cmd += ["--backend", backend]
     rows, process_s, load = _run(cmd + ["--target", str(target)], env=dict(os.environ, XLA_FLAGS=""))
-    return {**_summary("brax-ppo", seed, rows, process_s, load, target), "brax_backend": backend}
+    return {**_summary("brax-ppo", seed, rows, process_s, load, target), "brax_backend": brax_train_peer.backend(env)}
 
 
 def _plot(runs: list[dict], target: float | None, png: Path, title: str) -> None:

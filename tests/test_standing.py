@@ -7,13 +7,10 @@ foot friction: with friction 0.3 MuJoCo's collapses too). tumble's default
 one-pass solve leaves it on its belly; more solver passes carry the load.
 """
 
-import jax
 import jax.numpy as jnp
 import mujoco
 import pytest
-from conftest import ant_path, init, load
-
-import tumble
+from conftest import ant_path, init, load, rollout
 
 STEPS = 150  # 1.5 s at 10 ms
 
@@ -26,18 +23,10 @@ def mujoco_rest_height() -> float:
     return float(d.qpos[2])
 
 
-@jax.jit
-def _settle(model, state):
-    def body(s, _):
-        return tumble.spring.step(model, s, jnp.zeros(model.nu)), None
-
-    return jax.lax.scan(body, state, None, length=STEPS)[0]
-
-
 def tumble_rest_height(iterations: int) -> float:
     m = load(ant_path())
     m = m.replace(opt=m.opt.replace(solver_iterations=iterations))
-    return float(_settle(m, init(m)).q[2])
+    return float(rollout(m, init(m), STEPS)[0].q[2])
 
 
 @pytest.fixture(scope="module")
@@ -70,5 +59,5 @@ def test_two_passes_stay_finite_on_the_half_cheetah():
 
     m = locomotion.load_asset("halfcheetah")
     m = m.replace(opt=m.opt.replace(solver_iterations=2))
-    state = _settle(m, _settle(m, init(m)))
+    state, _ = rollout(m, init(m), 2 * STEPS)
     assert jnp.isfinite(state.q).all() and jnp.isfinite(state.qd).all()
