@@ -45,25 +45,16 @@ class Options:
         which keeps resting contacts from jittering.
       restitution_threshold: () approach speed (m/s) below which contacts do not
         bounce, so resting objects settle.
-      contact_iterations: number of Jacobi passes over the contacts per step.
-        The loader uses 1 when every contact is against the static world (the
-        warm start carries the solve across steps) and 4 when moving bodies
-        touch each other (a stack needs passes within a step to stand).
-      armature_iterations: number of relaxed Jacobi passes that give joints
-        their armature inertia on chains (more: closer to MuJoCo's joint-space
-        armature; 1 is enough without armature, which then uses one pass).
+      contact_iterations: number of Jacobi passes over the contacts and joint
+        limits per step. The loader uses 1 when every moving body is a tree of
+        its own (a ball, a box on the floor: the warm start carries the solve
+        across steps) and 4 when bodies touch each other or hang on joints (a
+        stack, a robot standing on its feet: the rows share the tree's
+        response and need passes within a step).
       density: () fluid density (kg/m^3) of MuJoCo's inertia-box drag model
         (tumble/spring/fluid.py).
       viscosity: () fluid viscosity of the same model.
       wind: (3,) velocity of the medium.
-      solver_iterations: passes over joint springs, armature and contacts
-        per step, each solved on the others' results. 1 (the default): each
-        once, the fastest; 2 or more carry loads down chains within a step
-        (the ant stands on its feet instead of its belly) at ~30% more work
-        per extra pass.
-      solver_relaxation: () fraction of the joint springs' remaining
-        velocity error that each pass after the first removes (default 0.5:
-        with 1, 2 passes made the half cheetah NaN after 1.7 s at rest).
       fluid: whether the step computes fluid drag; the loader sets it when
         ``density`` or ``viscosity`` is nonzero (randomizing them away from
         exactly zero on a model loaded without fluid has no effect).
@@ -77,13 +68,10 @@ class Options:
     contact_slop: jax.Array
     restitution_threshold: jax.Array
     contact_iterations: int = struct.field(static=True, default=2)
-    armature_iterations: int = struct.field(static=True, default=4)
     density: jax.Array = struct.field(default_factory=lambda: np.zeros(()))
     viscosity: jax.Array = struct.field(default_factory=lambda: np.zeros(()))
     wind: jax.Array = struct.field(default_factory=lambda: np.zeros(3))
     fluid: bool = struct.field(static=True, default=False)
-    solver_iterations: int = struct.field(static=True, default=1)
-    solver_relaxation: jax.Array = struct.field(default_factory=lambda: np.full((), 0.5, np.float32))
 
 
 class CollisionGroup(NamedTuple):
@@ -157,7 +145,6 @@ class Model:
     # Dofs with armature or damping when loaded: the spring pipeline's joint-space
     # inertia solve covers only these (a parameter randomized away from exactly
     # zero on another dof has no effect: give it a tiny nonzero value instead).
-    dof_jointspace: np.ndarray = struct.field(static=True)
 
     # Geoms. geom_body (ngeom,) tumble body index, -1 = world.
     geom_type: np.ndarray = struct.field(static=True)

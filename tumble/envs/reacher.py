@@ -31,7 +31,6 @@ class Reacher(PhysicsEnv):
 
     asset = "reacher"
     # Armature outweighs the links 1000 times: the relaxed armature passes need many rounds.
-    asset_options: dict = {"armature_iterations": 32}
 
     def __init__(
         self,
@@ -40,7 +39,7 @@ class Reacher(PhysicsEnv):
         reward_control_weight: float = 1.0,
         target_radius: float = 0.2,
     ):
-        model = _tasks.load_asset(self.asset, **self.asset_options)
+        model = _tasks.load_asset(self.asset)
         super().__init__(model, pipeline=pipeline, n_frames=round(ENV_DT / float(model.opt.timestep)))
         self.reward_dist_weight = float(reward_dist_weight)
         self.reward_control_weight = float(reward_control_weight)

@@ -24,7 +24,6 @@ class ReacherAngle(Reacher):
     """
 
     asset = "reacherangle"
-    asset_options = {"armature_iterations": 8}
 
     def __init__(
         self,

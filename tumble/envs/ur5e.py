@@ -45,7 +45,7 @@ class Ur5e(PhysicsEnv):
         reset_noise_scale: float = 0.1,
         target_distance: tuple[float, float] = (0.35, 0.8),
     ):
-        model = _tasks.load_asset("ur5e", armature_iterations=8)
+        model = _tasks.load_asset("ur5e")
         super().__init__(model, pipeline=pipeline, n_frames=10)
         self.progress_weight = float(progress_weight)
         self.touch_reward = float(touch_reward)

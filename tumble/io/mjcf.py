@@ -123,12 +123,13 @@ def _options(mj: mujoco.MjModel, overrides: dict, body_body_contacts: bool) -> m
         viscosity=float(mj.opt.viscosity),
         wind=np.array(mj.opt.wind),
     )
-    # Without armature one pass (for implicit damping) is all the model needs.
-    armature_passes = 8 if np.any(mj.dof_armature > 0) else 1
-    # Contacts against the static world converge over steps from the warm
-    # start; contacts between moving bodies (stacks) need passes within a step.
-    contact_passes = 4 if body_body_contacts else 1
-    defaults = (("contact_iterations", contact_passes), ("armature_iterations", armature_passes))
+    # Contacts of lone bodies against the static world converge over steps
+    # from the warm start; rows that share a tree or touch each other (stacks,
+    # legged robots, limits on chains) need passes within a step.
+    moving = (mj.body_dofnum > 0) | (mj.body_weldid != 0)
+    jointed = bool(np.any(moving[1:] & moving[mj.body_parentid[1:]] & (mj.body_parentid[1:] > 0)))
+    contact_passes = 4 if body_body_contacts or jointed else 1
+    defaults = (("contact_iterations", contact_passes),)
     counts = {k: int(overrides.pop(k, d)) for k, d in defaults}
     unknown = set(overrides) - set(values)
     if unknown:
@@ -204,7 +205,6 @@ def from_mujoco(mj: mujoco.MjModel, **options: Any) -> model_lib.Model:
         qpos_spring=f(mj.qpos_spring),
         dof_damping=f(mj.dof_damping),
         dof_armature=f(mj.dof_armature),
-        dof_jointspace=np.nonzero((mj.dof_armature > 0) | (mj.dof_damping > 0))[0].astype(np.int32),
         geom_type=np.array(mj.geom_type, dtype=np.int32),
         geom_body=np.array(geom_body, dtype=np.int32),
         geom_pos=f(mj.geom_pos),

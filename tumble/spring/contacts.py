@@ -1,11 +1,20 @@
-"""Contact impulses: Coulomb friction, restitution, and Baumgarte correction.
+"""Contact and joint-limit impulses, solved in joint space.
 
 Each contact computes the impulse that would bring its normal velocity to a
 target (the restitution bounce, or the speed that removes
 ``contact_position_gain`` of the penetration) and cancel its sliding, with the
-tangential impulse clipped to the friction cone. Contacts are solved together
-(Jacobi) in ``contact_iterations`` passes, warm-started from the impulses of
-the previous step, which makes resting contact exact at steady state.
+tangential impulse clipped to the friction cone. A joint out of its range
+gets the impulse that stops it (inelastically) and moves it back in at
+``joint_position_gain`` of the violation per step.
+
+The impulses act through the joint-space inertia (``articulated``): a foot
+pressed into the floor feels the whole leg, its rotors and the torso behind
+it, not only its own mass. All rows are solved together (Jacobi) in
+``contact_iterations`` passes, contacts warm-started from the impulses of the
+previous step, which makes resting contact exact at steady state. Rows that
+share a tree split its response (each row's step is divided by the number of
+active rows on its trees), so simultaneous corrections add up to about the
+right amount instead of each trying to stop the whole tree.
 """
 
 import jax
@@ -13,9 +22,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from tumble import math
+from tumble import model as model_lib
 from tumble.collision.driver import Contact
 from tumble.model import Model
-from tumble.spring.bodies import Bodies
+from tumble.spring import articulated
+from tumble.spring.bodies import Bodies, dof_body
 
 
 def _tangents(n: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -27,16 +38,80 @@ def _tangents(n: jax.Array) -> tuple[jax.Array, jax.Array]:
     return t1, math.cross(n, t1)
 
 
-def _point_mass(r: jax.Array, d: jax.Array, inv_mass: jax.Array, inv_inertia: jax.Array) -> jax.Array:
-    """d . (velocity change at offset r per unit impulse along d)."""
-    rd = math.cross(r, d)
-    return inv_mass + math.quad_form(rd, inv_inertia, rd)
+def _tree(model: Model) -> np.ndarray:
+    """(nbody,) root body of each body's tree (-1 for bodies that do not move)."""
+    chains = articulated.body_chains(model)
+    root = np.where(chains[:, 0] >= 0, dof_body(model)[np.maximum(chains[:, 0], 0)] if model.nv else -1, -1)
+    return root.astype(np.int64)
 
 
-def solve(model: Model, contact: Contact, warm: jax.Array, b: Bodies) -> jax.Array:
-    """(ncon, 3) world impulses on geom2's body (geom1's body gets the opposite).
+def _limited(model: Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Limited hinge/slide joints: (joint ids, qpos addresses, dof addresses)."""
+    scalar = (model.jnt_type == model_lib.HINGE) | (model.jnt_type == model_lib.SLIDE)
+    j = np.nonzero(scalar & model.jnt_limited.astype(bool))[0]
+    return j, model.jnt_qposadr[j], model.jnt_dofadr[j]
 
-    ``warm`` (ncon, 3): last step's impulses, the starting guess.
+
+TREE_SHARE = 0.5  # weight of the rows on other bodies of the same tree
+
+
+def _shares(model, tree, b1, b2, world1, active, da, lim_active):
+    """A function from static body indices to the share of the step each row on them takes."""
+    bodies = [b2] + ([] if world1 else [b1])
+    vals = [active] * len(bodies)
+    if da is not None and len(da):
+        bodies.append(dof_body(model)[da])
+        vals.append(lim_active)
+    bodies, vals = np.concatenate(bodies), jnp.concatenate(vals)
+    per_body = math.scatter_rows(vals, bodies, model.nbody)
+    per_tree = math.scatter_rows(vals, np.where(bodies >= 0, tree[np.maximum(bodies, 0)], -1), model.nbody)
+
+    def share(body):
+        safe = np.maximum(body, 0)
+        own = per_body[safe]
+        mine = own + TREE_SHARE * (per_tree[np.maximum(tree[safe], 0)] - own)
+        return jnp.where(jnp.asarray(body >= 0), jnp.maximum(mine, 1.0), 1.0)
+
+    return share
+
+
+def _side(jacs, lower, diag, body: np.ndarray, r: jax.Array, directions) -> tuple[list, list]:
+    """Generalized rows (m, kmax) of point impulses on ``body`` at offsets ``r`` along each direction,
+    and their inverse joint-space inertia ``g^T H^-1 g`` (m,)."""
+    safe = np.maximum(body, 0)
+    jb, lb, db = jacs[safe], lower[safe], diag[safe]
+    rows, k = [], []
+    for d in directions:
+        g = jnp.sum(jb * jnp.concatenate([math.cross(r, d), d], -1)[:, None, :], -1)
+        rows.append(g)
+        k.append(articulated.quad_inverse(lb, db, g))
+    return rows, k
+
+
+def solve(
+    model: Model,
+    contact: Contact,
+    warm: jax.Array,
+    b: Bodies,
+    jacs: jax.Array,
+    fac: articulated.Factor,
+    qd_free: jax.Array,
+    q: jax.Array,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Joint rates after contacts and limits, and the impulses that did it.
+
+    Args:
+      contact: contacts at the step's start pose.
+      warm: (ncon, 3) last step's contact impulses, the starting guess.
+      b: the bodies (COM positions) at the step's start.
+      jacs, fac: ``articulated.body_jacobians`` and the factored inertia.
+      qd_free: (nv,) rates without contact or limit impulses.
+      q: (nq,) joint positions at the step's start (for the limits).
+
+    Returns:
+      qd: (nv,) rates with the impulses.
+      impulse: (ncon, 3) world impulses on geom2's body (geom1's body gets the opposite).
+      limit: (nv,) generalized joint-limit impulses.
     """
     dt = model.opt.timestep
     b1, b2 = contact.body1, contact.body2
@@ -45,56 +120,85 @@ def solve(model: Model, contact: Contact, warm: jax.Array, b: Bodies) -> jax.Arr
     world1 = bool((b1 < 0).all())
     n = contact.normal
     t1, t2 = _tangents(n)
-    im1, im2 = math.gather_rows(b.inv_mass, b1), math.gather_rows(b.inv_mass, b2)
-    ii1, ii2 = math.gather_rows(b.inv_inertia, b1), math.gather_rows(b.inv_inertia, b2)
     r1, r2 = contact.pos - math.gather_rows(b.com, b1), contact.pos - math.gather_rows(b.com, b2)
     active = contact.active.astype(n.dtype)
+    lower, diag = articulated.chain_factor(model, fac)
 
-    def relative_velocity(vel, ang):
-        # Velocity of each contact point on body2 relative to body1.
-        v2 = math.gather_rows(vel, b2) + math.cross(math.gather_rows(ang, b2), r2)
-        if world1:
-            return v2
-        return v2 - (math.gather_rows(vel, b1) + math.cross(math.gather_rows(ang, b1), r1))
+    rows2, k2 = _side(jacs, lower, diag, b2, r2, (n, t1, t2))
+    if not world1:
+        moving1 = jnp.asarray(b1 >= 0, n.dtype)[:, None]
+        rows1, k1 = _side(jacs, lower, diag, b1, r1, (n, t1, t2))
+        rows1 = [g * moving1 for g in rows1]
+        k1 = [k * moving1[:, 0] for k in k1]
+    chains = articulated.body_chains(model)
 
-    def point_velocity(impulse):
-        # Relative contact velocities with `impulse` applied on top of the bodies' velocities.
-        total = math.scatter_rows(jnp.concatenate([impulse, math.cross(r2, impulse)], -1), b2, model.nbody)
+    # Joint limits: rows e_i on limited dofs, active while out of range.
+    _, qa, da = _limited(model)
+    gain = model.opt.joint_position_gain / dt
+    if len(da):
+        lo, hi = model.jnt_range[_limited(model)[0], 0], model.jnt_range[_limited(model)[0], 1]
+        over, under = jnp.maximum(q[qa] - hi, 0.0), jnp.maximum(lo - q[qa], 0.0)
+        unit = jnp.asarray(chains[dof_body(model)[da]] == da[:, None], n.dtype)
+        k_lim = articulated.quad_inverse(lower[dof_body(model)[da]], diag[dof_body(model)[da]], unit)
+        lim_active = ((over > 0) | (under > 0)).astype(n.dtype)
+
+    # How many active rows share each body and each tree: a row's step is
+    # divided by its body's count plus half of the rest of its tree's.
+    tree = _tree(model)
+    share = _shares(model, tree, b1, b2, world1, active, da, lim_active if len(da) else None)
+    share2 = share(b2)
+    kk = [share2 * k for k in k2]
+    if not world1:
+        share1 = share(b1)
+        kk = [a + share1 * k for a, k in zip(kk, k1)]
+    kk = [jnp.maximum(k, 1e-12) for k in kk]
+    if len(da):
+        k_lim = share(dof_body(model)[da]) * jnp.maximum(k_lim, 1e-12)
+
+    def generalized(pn, p1, p2, limit):
+        per = rows2[0] * pn[:, None] + rows2[1] * p1[:, None] + rows2[2] * p2[:, None]
+        tau = math.scatter_rows(per.reshape(-1), chains[np.maximum(b2, 0)].reshape(-1), model.nv)
         if not world1:
-            total = total - math.scatter_rows(jnp.concatenate([impulse, math.cross(r1, impulse)], -1), b1, model.nbody)
-        vel = b.vel + b.inv_mass[:, None] * total[:, :3]
-        ang = b.ang + math.mat_vec(b.inv_inertia, total[:, 3:])
-        return relative_velocity(vel, ang)
+            per = rows1[0] * pn[:, None] + rows1[1] * p1[:, None] + rows1[2] * p2[:, None]
+            tau = tau - math.scatter_rows(per.reshape(-1), chains[np.maximum(b1, 0)].reshape(-1), model.nv)
+        return tau + limit
 
-    v0 = relative_velocity(b.vel, b.ang)
-    vn0 = math.dot(v0, n)
+    def contact_velocity(qd):
+        # (normal, tangent 1, tangent 2) velocity of each contact point on body2 relative to body1.
+        padded = jnp.concatenate([qd, jnp.zeros(1, qd.dtype)])
+        on2 = padded[chains[np.maximum(b2, 0)]]
+        v = [jnp.sum(g * on2, -1) for g in rows2]
+        if not world1:
+            on1 = padded[chains[np.maximum(b1, 0)]]
+            v = [a - jnp.sum(g * on1, -1) for a, g in zip(v, rows1)]
+        return v
+
+    vn0 = contact_velocity(qd_free)[0]
     bounce = jnp.where(-vn0 > model.opt.restitution_threshold, -contact.restitution * vn0, 0.0)
     push = model.opt.contact_position_gain * jnp.maximum(contact.penetration - model.opt.contact_slop, 0.0) / dt
     target = jnp.maximum(bounce, push)
     pn = jnp.maximum(math.dot(warm, n), 0.0) * active
     pt1, pt2 = math.dot(warm, t1) * active, math.dot(warm, t2) * active
-    # Jacobi over contacts that share a body overshoots (a box's corners each
-    # try to stop the whole box) and, with friction torques, can rock forever.
-    # Mass splitting: each body's inverse mass counts once per active contact
-    # on it, so simultaneous corrections add up to about the right amount;
-    # warm starting still reaches the exact resting impulses.
-    per_body = math.scatter_rows(jnp.concatenate([active, active]), np.concatenate([b1, b2]), model.nbody)
-    n1 = jnp.maximum(math.gather_rows(per_body, b1, 1.0), 1.0)
-    n2 = jnp.maximum(math.gather_rows(per_body, b2, 1.0), 1.0)
-    k = []
-    for d in (n, t1, t2):
-        kk = n2 * _point_mass(r2, d, im2, ii2)
-        if not world1:
-            kk = kk + n1 * _point_mass(r1, d, im1, ii1)
-        k.append(jnp.maximum(kk, 1e-12))
+    lam = jnp.zeros(len(da), n.dtype)
+    limit = jnp.zeros(model.nv, n.dtype)
+    qd = qd_free
     for _ in range(model.opt.contact_iterations):
-        impulse = pn[:, None] * n + pt1[:, None] * t1 + pt2[:, None] * t2
-        v = point_velocity(impulse)
-        pn = jnp.maximum(pn + (target - math.dot(v, n)) / k[0], 0.0) * active
-        pt1 = pt1 - math.dot(v, t1) / k[1]
-        pt2 = pt2 - math.dot(v, t2) / k[2]
+        if len(da):
+            limit = math.scatter_rows(lam, da, model.nv)
+        qd = qd_free + articulated.solve(model, fac, generalized(pn, pt1, pt2, limit))
+        vn, vt1, vt2 = contact_velocity(qd)
+        pn = jnp.maximum(pn + (target - vn) / kk[0], 0.0) * active
+        pt1 = pt1 - vt1 / kk[1]
+        pt2 = pt2 - vt2 / kk[2]
         # Clip to the friction cone; the safe norm keeps the gradient finite at rest.
         pt_norm = math.safe_norm(jnp.stack([pt1, pt2], -1))
         scale = jnp.minimum(1.0, contact.friction * pn / jnp.maximum(pt_norm, 1e-12)) * active
         pt1, pt2 = pt1 * scale, pt2 * scale
-    return pn[:, None] * n + pt1[:, None] * t1 + pt2[:, None] * t2
+        if len(da):
+            rate = qd[da]
+            step = lam + jnp.where(over > 0, -gain * over - rate, gain * under - rate) / k_lim
+            lam = jnp.where(over > 0, jnp.minimum(step, 0.0), jnp.maximum(step, 0.0)) * lim_active
+    if len(da):
+        limit = math.scatter_rows(lam, da, model.nv)
+    qd = qd_free + articulated.solve(model, fac, generalized(pn, pt1, pt2, limit))
+    return qd, pn[:, None] * n + pt1[:, None] * t1 + pt2[:, None] * t2, limit

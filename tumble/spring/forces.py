@@ -34,11 +34,11 @@ def _scalar_dofs(model: Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return j, model.jnt_qposadr[j], model.jnt_dofadr[j]
 
 
-def passive_qf(model: Model, q: jax.Array, qd: jax.Array) -> jax.Array:
-    """(nv,) joint stiffness (toward ``qpos_spring``) and damping forces at the current rates."""
+def passive_qf(model: Model, q: jax.Array) -> jax.Array:
+    """(nv,) joint stiffness forces toward ``qpos_spring`` (damping is implicit: ``joint_inertia``)."""
     j, qa, da = _scalar_dofs(model)
     spring = -model.jnt_stiffness[j] * (q[qa] - model.qpos_spring[qa])
-    return -model.dof_damping * qd + math.scatter_rows(spring, da, model.nv)
+    return math.scatter_rows(spring, da, model.nv)
 
 
 def joint_inertia(model: Model) -> jax.Array:
@@ -48,32 +48,3 @@ def joint_inertia(model: Model) -> jax.Array:
     of the step (implicitly): stable however light the body or strong the damper.
     """
     return model.dof_armature + model.dof_damping * model.opt.timestep
-
-
-def limit_impulse(model: Model, q: jax.Array, qd: jax.Array, dof_inv_inertia: jax.Array) -> jax.Array:
-    """(nv,) generalized impulses that stop limited hinge/slide joints at their range.
-
-    An inelastic stop with velocity-level position correction: a joint out of
-    range by ``violation`` ends the step moving back in at (at least)
-    ``joint_position_gain * violation / dt``; the impulse is the one that sets
-    the rate ``qd`` (the rate this step would end with) to that target, and
-    zero when the joint already moves back in faster. (Adding the push on top
-    of the rate every step instead would accumulate into a bounce off the
-    limit: a swinging limb came back at a third of its speed.)
-    """
-    j, qa, da = _scalar_dofs(model)
-    limited = model.jnt_limited[j]
-    if not limited.any():
-        return jnp.zeros(model.nv, q.dtype)
-    j, qa, da = j[limited], qa[limited], da[limited]
-    lo, hi = model.jnt_range[j, 0], model.jnt_range[j, 1]
-    gain = model.opt.joint_position_gain / model.opt.timestep
-    over = jnp.maximum(q[qa] - hi, 0.0)
-    under = jnp.maximum(lo - q[qa], 0.0)
-    rate = qd[da]
-    # Rate change needed: down to -gain * over above the range, up to
-    # gain * under below it; none inside.
-    change = jnp.where(over > 0, jnp.minimum(-gain * over - rate, 0.0), 0.0)
-    change = change + jnp.where(under > 0, jnp.maximum(gain * under - rate, 0.0), 0.0)
-    inertia = 1.0 / jnp.maximum(dof_inv_inertia[da], 1e-9) + joint_inertia(model)[da]
-    return math.scatter_rows(inertia * change, da, model.nv)

@@ -5,14 +5,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from tumble import kinematics, math, struct
-from tumble import model as model_lib
 from tumble.collision import driver
 from tumble.collision.driver import Contact
 from tumble.kinematics import DofFrames
 from tumble.model import Model
 from tumble.spatial import Force, Motion, Transform
+from tumble.spring import articulated, contacts, fluid, forces, joints
 from tumble.spring import bodies as bodies_lib
-from tumble.spring import contacts, dofs, fluid, forces, joints
 
 
 @struct.dataclass
@@ -32,6 +31,8 @@ class State:
         the parent received the opposite.
       limit_impulse: (nv,) generalized joint-limit impulses of the last step.
       dof_frames: per-dof axes at the current pose (internal, used by the next step).
+      joint_rate: (nv,) the joint rates the last joint-space solve gave, before
+        the joint springs corrected drift (internal: what the armature keeps).
       time: () simulated seconds.
     """
 
@@ -45,6 +46,7 @@ class State:
     joint_impulse: Force
     limit_impulse: jax.Array
     dof_frames: DofFrames
+    joint_rate: jax.Array
     time: jax.Array
 
 
@@ -80,6 +82,7 @@ def init(model: Model, q: jax.Array | None = None, qd: jax.Array | None = None) 
         joint_impulse=Force(zeros3, zeros3),
         limit_impulse=jnp.zeros(model.nv, dtype),
         dof_frames=frames,
+        joint_rate=qd_out,
         time=jnp.zeros((), dtype),
     )
 
@@ -111,132 +114,93 @@ def _kick(b: bodies_lib.Bodies, linear: jax.Array, angular: jax.Array) -> bodies
 def step(model: Model, state: State, ctrl: jax.Array) -> State:
     """Advances ``state`` by ``model.opt.timestep`` with actuator controls ``ctrl (nu,)``."""
     ctrl = _check_shape("ctrl", ctrl, (model.nu,))
-    x, frames = state.x, state.dof_frames
-    b = bodies_lib.from_state(model, x, state.xd)
-    jac = dofs.jacobian(model, frames, b)
-
-    # Actuators, joint springs/dampers and limits in joint space; gravity.
-    rates0 = dofs.rates(model, jac, b)
-    b, act, qf_act, limit, own = _joint_space(model, state, jac, b, ctrl)
-    b = b.replace(vel=b.vel + (model.opt.timestep * (b.inv_mass > 0))[:, None] * model.opt.gravity)
+    dt = model.opt.timestep
+    x = state.x
+    start = bodies_lib.from_state(model, x, state.xd)
+    # Gravity and the medium act on each body alone.
+    b = start.replace(vel=start.vel + (dt * (start.inv_mass > 0))[:, None] * model.opt.gravity)
     b = fluid.apply(model, b)
-    # The rates the armature pass starts from: a dof's own joint-space impulse
-    # is already divided by its armature, but what that impulse does to the
-    # neighbouring dofs (through the body they share) must be resisted too,
-    # or a motor on a shoulder spins an armature-heavy elbow backwards.
-    rates = rates0 + own
-
-    # Joint springs hold the bodies together; armature resists the rate change
-    # that gravity, the springs, the contacts and the neighbours' joint-space
-    # impulses caused; contacts act last, so they decide the normal velocities.
-    # With `solver_iterations` > 1 the three are solved again on each other's
-    # results: a load (the torso's weight on the feet, a motor pushing a foot
-    # into the floor) then passes down a chain within the step instead of
-    # through the springs' stretch. Later passes remove `solver_relaxation`
-    # of what remains of the springs' velocity error (same target), contacts
-    # restart from the previous pass's impulses, and armature is solved again
-    # against everything else.
-    lk = joints.links(model)
-    point, linear, angular = joints.impulses(model, lk, x, b)
-    core = _kick(b, *_wrench(model, b, lk.parent, lk.body, point, linear, angular))
     contact = driver.collide(model, x)
-    impulse = state.contact.impulse
-    sel = model.dof_jointspace
-    relax = model.opt.solver_relaxation
-    again = model.replace(
-        opt=model.opt.replace(joint_position_gain=relax * model.opt.joint_position_gain, joint_velocity_gain=relax)
-    )
-    lam, pushed = None, None
-    for i in range(model.opt.solver_iterations):
-        if i > 0:
-            full = _kick(core, *pushed)
-            full = full if lam is None else dofs.kick_subset(model, jac, full, sel, lam)
-            _, more_linear, more_angular = joints.impulses(again, lk, x, full)
-            core = _kick(core, *_wrench(model, b, lk.parent, lk.body, point, more_linear, more_angular))
-            linear, angular = linear + more_linear, angular + more_angular
-        with_armature = core
-        if len(sel):
-            lam = _armature_impulses(model, jac, core if pushed is None else _kick(core, *pushed), rates)
-            with_armature = dofs.kick_subset(model, jac, core, sel, lam)
-        impulse = contacts.solve(model, contact, impulse, with_armature)
-        pushed = _wrench(model, b, contact.body1, contact.body2, contact.pos, impulse, jnp.zeros_like(impulse))
-    b = _kick(with_armature, *pushed)
+    act = forces.actuator_force(model, state.q, state.qd, ctrl)
+    qf_act = forces.actuator_qf(model, act)
+    if model.nv == 0:
+        return state.replace(contact=contact, time=state.time + dt)
 
-    x_new, xd_new = bodies_lib.integrate(model, x, b)
-    q, qd, frames = kinematics.inverse(model, x_new, xd_new, state.q)
+    # The joints: project the bodies' momenta onto the motions the joints
+    # allow, with the joint-space inertia H (armature and implicit damping on
+    # its diagonal). A joint's rotor keeps its own momentum (armature times
+    # last step's rate); actuators and joint springs add theirs:
+    #   H qd = J^T M v + armature * qd_prev + dt * (actuator + stiffness).
+    cols = articulated.columns(model, state.dof_frames, b)
+    jacs = articulated.body_jacobians(model, cols, b)
+    h = articulated.inertia(model, cols, b, forces.joint_inertia(model))
+    fac = articulated.factor(model, h)
+    momentum = jnp.concatenate([articulated.world_inertia_times(model, b, b.ang), _mass(model, b) * b.vel], -1)
+    qf = qf_act + forces.passive_qf(model, state.q)
+    qd_free = articulated.solve(
+        model, fac, articulated.generalized(model, jacs, momentum) + model.dof_armature * state.joint_rate + dt * qf
+    )
+    # Contacts and limits through the same inertia, then the bodies move as the joints say.
+    qd, impulse, limit = contacts.solve(model, contact, state.contact.impulse, b, jacs, fac, qd_free, state.q)
+    tw = articulated.twists(model, jacs, qd)
+    moved = b.replace(ang=tw[:, :3], vel=tw[:, 3:])
+    # Joint springs remove what the integration lets the joints drift apart.
+    lk = joints.links(model)
+    point, linear, angular = joints.impulses(model, lk, x, moved)
+    final = _kick(moved, *_wrench(model, moved, lk.parent, lk.body, point, linear, angular))
+
+    x_new, xd_new = bodies_lib.integrate(model, x, final)
+    q, qd_out, frames = kinematics.inverse(model, x_new, xd_new, state.q)
     return state.replace(
         q=q,
-        qd=qd,
+        qd=qd_out,
         x=x_new,
         xd=xd_new,
         contact=contact.replace(impulse=impulse),
         actuator_force=act,
         qf_actuator=qf_act,
-        joint_impulse=_joint_impulse_per_body(model, lk, linear, angular),
+        joint_impulse=_joint_reactions(model, lk, point, start, b, final, contact, impulse),
         limit_impulse=limit,
         dof_frames=frames,
-        time=state.time + model.opt.timestep,
+        joint_rate=qd,
+        time=state.time + dt,
     )
 
 
-def _joint_space(model: Model, state: State, jac: dofs.Jacobian, b: bodies_lib.Bodies, ctrl: jax.Array):
-    """Applies actuator, joint spring/damper and joint-limit impulses.
+def _mass(model: Model, b: bodies_lib.Bodies) -> jax.Array:
+    return jnp.where(b.inv_mass > 0, model.body_mass, 0.0)[:, None]
 
-    Armature and (implicit) damping divide the rate change the forces cause;
-    the limits then stop what remains of the motion out of range.
-    Returns the bodies, actuator forces (nu,), their generalized force (nv,),
-    the applied generalized limit impulses (nv,), and the rate change (nv,)
-    each dof's own impulse caused on itself.
+
+def _subtree(model: Model, lk: joints.Links) -> np.ndarray:
+    """(nlink, nbody) 1 where the body is the link's body or below it."""
+    out = np.zeros((len(lk.body), model.nbody))
+    for i, top in enumerate(lk.body):
+        for bb in range(model.nbody):
+            p = bb
+            while p >= 0 and p != top:
+                p = model.body_parent[p]
+            out[i, bb] = p == top
+    return out
+
+
+def _joint_reactions(model, lk, anchor, start, free, final, contact, impulse) -> Force:
+    """What each joint transmitted to its child's subtree this step: linear (at the anchor) and angular.
+
+    The subtree's change of momentum less what gravity, the medium and the
+    contacts gave it: actuators, joint springs, limits and the joints'
+    constraint impulses together.
     """
-    dt = model.opt.timestep
-    dof_inv = dofs.diagonal(model, jac)
-    act = forces.actuator_force(model, state.q, state.qd, ctrl)
-    qf_act = forces.actuator_qf(model, act)
-    qf = qf_act + forces.passive_qf(model, state.q, state.qd)
-    scale = 1.0 / (1.0 + forces.joint_inertia(model) * dof_inv)
-    explicit = qf * dt * scale
-    limit = forces.limit_impulse(model, state.q, state.qd + dof_inv * explicit, dof_inv) * scale
-    return dofs.kick(model, jac, b, explicit + limit), act, qf_act, limit, dof_inv * (explicit + limit)
-
-
-def _joint_share(model: Model) -> np.ndarray:
-    """(nv,) 1 / (joints meeting at the busier of each dof's two bodies), free joints not counted."""
-    count = np.zeros(model.nbody)
-    for j in range(model.njnt):
-        if model.jnt_type[j] == model_lib.FREE:
-            continue
-        b = model.jnt_body[j]
-        count[b] += 1
-        if model.body_parent[b] >= 0:
-            count[model.body_parent[b]] += 1
-    child = bodies_lib.dof_body(model)
-    parent = model.body_parent[child]
-    busiest = np.maximum(count[child], np.where(parent >= 0, count[np.maximum(parent, 0)], 0))
-    return 1.0 / np.maximum(busiest, 1.0)
-
-
-def _armature_impulses(model: Model, jac: dofs.Jacobian, b: bodies_lib.Bodies, rates_before: jax.Array) -> jax.Array:
-    """Impulses (on ``model.dof_jointspace``) that give each dof its armature (and implicit damping) inertia.
-
-    MuJoCo adds armature to the joint-space mass matrix diagonal: it resists a
-    change of the joint rate with no reaction elsewhere. Here internal impulses
-    ``lam`` (equal and opposite on the joint's two bodies) solve
-    ``lam = -armature * (rate change + coupling @ lam)`` by relaxed Jacobi
-    passes over the dof coupling matrix: cheap, since the passes need no body
-    velocities; dofs that meet at one body share the correction, or a chain
-    would overshoot. Only the dofs that had armature or damping at load time
-    (``model.dof_jointspace``) take part.
-    """
-    sel = model.dof_jointspace
-    coupling = dofs.response(model, jac, sel)
-    arm = forces.joint_inertia(model)[sel]
-    share = jnp.asarray(_joint_share(model)[sel], arm.dtype)
-    change = (dofs.rates(model, jac, b) - rates_before)[sel]
-    diag = 1.0 + arm * jnp.diagonal(coupling)
-    lam = jnp.zeros_like(arm)
-    for _ in range(model.opt.armature_iterations):
-        lam = lam + share * (-arm * (change + jnp.sum(coupling * lam, -1)) - lam) / diag
-    return lam
+    mass = _mass(model, start)
+    d_lin = mass * (final.vel - start.vel) - mass * (free.vel - start.vel)
+    d_ang = articulated.world_inertia_times(model, start, (final.ang - start.ang) - (free.ang - start.ang))
+    c_lin, c_ang = _wrench(model, start, contact.body1, contact.body2, contact.pos, impulse, jnp.zeros_like(impulse))
+    lin, ang = d_lin - c_lin, d_ang - c_ang
+    sub = jnp.asarray(_subtree(model, lk), lin.dtype)
+    linear = sub @ lin
+    # Angular about the anchor: each body's angular impulse about its COM plus the moment of its linear impulse.
+    moment = ang[None] + math.cross(start.com[None] - anchor[:, None], lin[None])
+    angular = jnp.sum(sub[..., None] * moment, 1)
+    return _joint_impulse_per_body(model, lk, linear, angular)
 
 
 def _joint_impulse_per_body(model: Model, lk: joints.Links, linear, angular) -> Force:
