@@ -139,7 +139,7 @@ def _depths(model: Model) -> tuple[np.ndarray, np.ndarray]:
     return np.array([len(c) - 1 for c in chains], np.int64), table
 
 
-def _subtree_pairs(model: Model) -> tuple[np.ndarray, np.ndarray]:
+def subtree_pairs(model: Model) -> tuple[np.ndarray, np.ndarray]:
     """Static (body, ancestor-or-self) pairs: summing over them gives subtree sums."""
     src, dst = [], []
     for bb in range(model.nbody):
@@ -186,7 +186,7 @@ def inertia(model: Model, cols: jax.Array, b: Bodies, extra: jax.Array) -> jax.A
     eye = jnp.eye(3, dtype=c.dtype)
     rot_inertia = world_inertia_times(model, b, jnp.broadcast_to(eye, (model.nbody, 3, 3)))
     rot_inertia = rot_inertia + mass[:, None, None] * (jnp.sum(c * c, -1)[:, None, None] * eye - math.outer(c, c))
-    src, dst = _subtree_pairs(model)
+    src, dst = subtree_pairs(model)
     packed = jnp.concatenate([mass[:, None], mass[:, None] * c, rot_inertia.reshape(-1, 9)], -1)
     comp = math.scatter_rows(packed[src], dst, model.nbody)
     # Columns at the reference point of the dof's tree, and the momentum

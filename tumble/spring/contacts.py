@@ -13,8 +13,9 @@ it, not only its own mass. All rows are solved together (Jacobi) in
 ``contact_iterations`` passes, contacts warm-started from the impulses of the
 previous step, which makes resting contact exact at steady state. Rows that
 share a tree split its response (each row's step is divided by the number of
-active rows on its trees), so simultaneous corrections add up to about the
-right amount instead of each trying to stop the whole tree.
+active rows on its body plus ``TREE_SHARE`` times those on the rest of its
+tree), so simultaneous corrections add up to about the right amount instead
+of each trying to stop the whole tree.
 """
 
 import jax
@@ -22,10 +23,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from tumble import math
-from tumble import model as model_lib
 from tumble.collision.driver import Contact
 from tumble.model import Model
-from tumble.spring import articulated
+from tumble.spring import articulated, forces
 from tumble.spring.bodies import Bodies, dof_body
 
 
@@ -43,13 +43,6 @@ def _tree(model: Model) -> np.ndarray:
     chains = articulated.body_chains(model)
     root = np.where(chains[:, 0] >= 0, dof_body(model)[np.maximum(chains[:, 0], 0)] if model.nv else -1, -1)
     return root.astype(np.int64)
-
-
-def _limited(model: Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Limited hinge/slide joints: (joint ids, qpos addresses, dof addresses)."""
-    scalar = (model.jnt_type == model_lib.HINGE) | (model.jnt_type == model_lib.SLIDE)
-    j = np.nonzero(scalar & model.jnt_limited.astype(bool))[0]
-    return j, model.jnt_qposadr[j], model.jnt_dofadr[j]
 
 
 TREE_SHARE = 0.5  # weight of the rows on other bodies of the same tree
@@ -133,10 +126,12 @@ def solve(
     chains = articulated.body_chains(model)
 
     # Joint limits: rows e_i on limited dofs, active while out of range.
-    _, qa, da = _limited(model)
+    j, qa, da = forces.scalar_dofs(model)
+    limited = model.jnt_limited[j].astype(bool)
+    j, qa, da = j[limited], qa[limited], da[limited]
     gain = model.opt.joint_position_gain / dt
     if len(da):
-        lo, hi = model.jnt_range[_limited(model)[0], 0], model.jnt_range[_limited(model)[0], 1]
+        lo, hi = model.jnt_range[j, 0], model.jnt_range[j, 1]
         over, under = jnp.maximum(q[qa] - hi, 0.0), jnp.maximum(lo - q[qa], 0.0)
         unit = jnp.asarray(chains[dof_body(model)[da]] == da[:, None], n.dtype)
         k_lim = articulated.quad_inverse(lower[dof_body(model)[da]], diag[dof_body(model)[da]], unit)

@@ -28,7 +28,7 @@ def actuator_qf(model: Model, force: jax.Array) -> jax.Array:
     return math.scatter_rows(model.actuator_gear * force, model.actuator_dofadr, model.nv)
 
 
-def _scalar_dofs(model: Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def scalar_dofs(model: Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Hinge/slide joints: (joint ids, their qpos addresses, their dof addresses)."""
     j = np.nonzero((model.jnt_type == model_lib.HINGE) | (model.jnt_type == model_lib.SLIDE))[0]
     return j, model.jnt_qposadr[j], model.jnt_dofadr[j]
@@ -36,7 +36,7 @@ def _scalar_dofs(model: Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def passive_qf(model: Model, q: jax.Array) -> jax.Array:
     """(nv,) joint stiffness forces toward ``qpos_spring`` (damping is implicit: ``joint_inertia``)."""
-    j, qa, da = _scalar_dofs(model)
+    j, qa, da = scalar_dofs(model)
     spring = -model.jnt_stiffness[j] * (q[qa] - model.qpos_spring[qa])
     return math.scatter_rows(spring, da, model.nv)
 

@@ -171,18 +171,6 @@ def _mass(model: Model, b: bodies_lib.Bodies) -> jax.Array:
     return jnp.where(b.inv_mass > 0, model.body_mass, 0.0)[:, None]
 
 
-def _subtree(model: Model, lk: joints.Links) -> np.ndarray:
-    """(nlink, nbody) 1 where the body is the link's body or below it."""
-    out = np.zeros((len(lk.body), model.nbody))
-    for i, top in enumerate(lk.body):
-        for bb in range(model.nbody):
-            p = bb
-            while p >= 0 and p != top:
-                p = model.body_parent[p]
-            out[i, bb] = p == top
-    return out
-
-
 def _joint_reactions(model, lk, anchor, start, free, final, contact, impulse) -> Force:
     """What each joint transmitted to its child's subtree this step: linear (at the anchor) and angular.
 
@@ -190,16 +178,19 @@ def _joint_reactions(model, lk, anchor, start, free, final, contact, impulse) ->
     contacts gave it: actuators, joint springs, limits and the joints'
     constraint impulses together.
     """
-    mass = _mass(model, start)
-    d_lin = mass * (final.vel - start.vel) - mass * (free.vel - start.vel)
-    d_ang = articulated.world_inertia_times(model, start, (final.ang - start.ang) - (free.ang - start.ang))
+    lin = _mass(model, start) * (final.vel - free.vel)
+    ang = articulated.world_inertia_times(model, start, final.ang - free.ang)
     c_lin, c_ang = _wrench(model, start, contact.body1, contact.body2, contact.pos, impulse, jnp.zeros_like(impulse))
-    lin, ang = d_lin - c_lin, d_ang - c_ang
-    sub = jnp.asarray(_subtree(model, lk), lin.dtype)
-    linear = sub @ lin
+    lin, ang = lin - c_lin, ang - c_ang
+    # Sum over each link's subtree: (body, ancestor) pairs whose ancestor is a link's body.
+    src, dst = articulated.subtree_pairs(model)
+    link_of = np.full(model.nbody, -1)
+    link_of[lk.body] = np.arange(len(lk.body))
+    src, link = src[link_of[dst] >= 0], link_of[dst][link_of[dst] >= 0]
+    linear = math.scatter_rows(lin[src], link, len(lk.body))
     # Angular about the anchor: each body's angular impulse about its COM plus the moment of its linear impulse.
-    moment = ang[None] + math.cross(start.com[None] - anchor[:, None], lin[None])
-    angular = jnp.sum(sub[..., None] * moment, 1)
+    moment = ang[src] + math.cross(start.com[src] - anchor[link], lin[src])
+    angular = math.scatter_rows(moment, link, len(lk.body))
     return _joint_impulse_per_body(model, lk, linear, angular)
 
 
