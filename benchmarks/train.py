@@ -211,7 +211,7 @@ def main() -> None:
     parser.add_argument("--brax-seeds", type=lambda s: [int(x) for x in s.split(",")], default=[1])
     parser.add_argument("--no-brax", action="store_true")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a tumble config field")
-    parser.add_argument("--out", help="JSON path (default docs/results/train-ENV-DATE.json)")
+    parser.add_argument("--out", "--json", help="JSON path (default docs/results/train-ENV-DATE.json)")
     parser.add_argument("--png", help="PNG path (default: the JSON path with .png)")
     args = parser.parse_args()
     {"time": time_to_target, "apg": apg_vs_ppo, "worker": worker}[args.mode](args)
