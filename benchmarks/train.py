@@ -104,8 +104,9 @@ def tumble_run(env: str, algo: str, seed: int, target: float, overrides: list[st
     return _summary(f"tumble-{algo}", seed, rows, process_s, load, target)
 
 
-def brax_run(env: str, seed: int, target: float, python: str) -> dict:
-    cmd = [python, str(ROOT / "benchmarks" / "brax_train_peer.py"), "--env", env, "--seed", str(seed)]
+def brax_run(env: str, seed: int, target: float, python: str, budget: list[str] = ()) -> dict:
+    """Brax PPO with its published settings (``budget``: ``--num-timesteps``/``--num-evals`` overrides)."""
+    cmd = [python, str(ROOT / "benchmarks" / "brax_train_peer.py"), "--env", env, "--seed", str(seed), *budget]
     rows, process_s, load = _run(cmd + ["--target", str(target)], env=dict(os.environ, XLA_FLAGS=""))
     return {**_summary("brax-ppo", seed, rows, process_s, load, target), "brax_backend": brax_train_peer.backend(env)}
 
@@ -176,7 +177,12 @@ def time_to_target(args: argparse.Namespace) -> None:
         result["brax"] = "not run" if args.no_brax else "no Brax venv (set TUMBLE_BRAX_PYTHON)"
     else:
         for seed in args.brax_seeds:
-            run = brax_run(args.env, seed, args.target, python)
+            budget = []
+            if args.brax_num_timesteps:
+                budget += ["--num-timesteps", str(args.brax_num_timesteps)]
+            if args.brax_num_evals:
+                budget += ["--num-evals", str(args.brax_num_evals)]
+            run = brax_run(args.env, seed, args.target, python, budget)
             print(json.dumps({k: v for k, v in run.items() if k != "curve"}), flush=True)
             result["runs"].append(run)
     _write(result, args, f"{args.env}: time to eval reward {args.target:g}")
@@ -210,6 +216,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], default=[0])
     parser.add_argument("--brax-seeds", type=lambda s: [int(x) for x in s.split(",")], default=[1])
     parser.add_argument("--no-brax", action="store_true")
+    parser.add_argument("--brax-num-timesteps", type=int, help="cut Brax's published step budget")
+    parser.add_argument("--brax-num-evals", type=int, help="override Brax's published number of evaluations")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a tumble config field")
     parser.add_argument("--out", "--json", help="JSON path (default docs/results/train-ENV-DATE.json)")
     parser.add_argument("--png", help="PNG path (default: the JSON path with .png)")
