@@ -11,8 +11,7 @@ import mujoco
 import numpy as np
 import pytest
 
-import tumble
-from tests.conftest import REPO, ant_path, load
+from tests.conftest import REPO, ant_path, init, load
 from tumble.spring import articulated
 from tumble.spring import bodies as bodies_lib
 
@@ -52,7 +51,7 @@ def test_inertia_and_solve_match_mujoco(path):
         mujoco.mj_forward(mj, data)
         full = np.zeros((mj.nv, mj.nv))
         mujoco.mj_fullM(mj, data, full)
-        state = tumble.spring.init(model, qpos)
+        state = init(model, qpos)
         rhs = rng.normal(size=model.nv).astype(np.float32)
         rows, x = _pieces(model, state, rhs)
         h = _dense(model, np.asarray(rows))
