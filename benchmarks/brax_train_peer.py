@@ -15,6 +15,7 @@ environment (its training notebook), unchanged.
 from __future__ import annotations
 
 import argparse
+import ast
 import functools
 import json
 import time
@@ -109,6 +110,9 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=float("inf"))
     parser.add_argument("--num-timesteps", type=int, help="override the published step budget")
     parser.add_argument("--num-evals", type=int, help="override the published number of evaluations")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a published setting (a Python literal)"
+    )
     args = parser.parse_args()
 
     from brax import envs
@@ -119,6 +123,11 @@ def main() -> None:
         settings["num_timesteps"] = args.num_timesteps
     if args.num_evals:
         settings["num_evals"] = args.num_evals
+    for item in args.set:
+        key, _, value = item.partition("=")
+        if key not in settings:
+            parser.error(f"--set {key}: not one of {args.env}'s settings ({', '.join(sorted(settings))})")
+        settings[key] = ast.literal_eval(value)
     start = time.perf_counter()
 
     def progress(step, metrics):

@@ -181,6 +181,7 @@ def time_to_target(args: argparse.Namespace) -> None:
             budget += ["--num-timesteps", str(args.brax_num_timesteps)]
         if args.brax_num_evals:
             budget += ["--num-evals", str(args.brax_num_evals)]
+        budget += [f"--set={o}" for o in args.brax_set or []]
         for seed in args.brax_seeds:
             run = brax_run(args.env, seed, args.target, python, budget)
             print(json.dumps({k: v for k, v in run.items() if k != "curve"}), flush=True)
@@ -219,6 +220,9 @@ def main() -> None:
     parser.add_argument("--brax-num-timesteps", type=int, help="cut Brax's published step budget")
     parser.add_argument("--brax-num-evals", type=int, help="override Brax's published number of evaluations")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a tumble config field")
+    parser.add_argument(
+        "--brax-set", action="append", metavar="KEY=VALUE", help="override one of Brax's published settings"
+    )
     parser.add_argument("--out", "--json", help="JSON path (default docs/results/train-ENV-DATE.json)")
     parser.add_argument("--png", help="PNG path (default: the JSON path with .png)")
     args = parser.parse_args()
