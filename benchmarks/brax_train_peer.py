@@ -111,7 +111,7 @@ def main() -> None:
     parser.add_argument("--num-timesteps", type=int, help="override the published step budget")
     parser.add_argument("--num-evals", type=int, help="override the published number of evaluations")
     parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a published setting (a Python literal)"
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a published setting (Python literal)"
     )
     args = parser.parse_args()
 
