@@ -7,7 +7,12 @@ docs/benchmarks.md), jax 0.10's CPU backend:
   the many tiny per-body reductions of a physics step than XLA's own loops;
   keeping YNNPACK for matrix products only restores the speed;
 - its newer fusion emitters take twice as long to compile the step as the
-  classic ones, and the code they make is no faster (here, ~10% slower).
+  classic ones, and the code they make is no faster (here, ~10% slower);
+- with the first flag, the humanoid's batched rollout deadlocks at batch
+  4096 (compiles, then every thread waits forever) under XLA's
+  concurrency-optimized thread scheduler; turning that scheduler off runs
+  it (12 steps in 7 s) and leaves the ant's throughput and compile time
+  unchanged within noise (docs/benchmarks.md, problem 5).
 
 The flags must be set before JAX starts its CPU backend, so they are set when
 tumble is imported, each unless:
@@ -25,6 +30,7 @@ import warnings
 FLAGS = (
     "--xla_cpu_experimental_ynn_fusion_type=individual_dot",
     "--xla_cpu_use_fusion_emitters=false",
+    "--xla_cpu_enable_concurrency_optimized_scheduler=false",
 )
 
 
