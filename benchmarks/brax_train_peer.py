@@ -108,8 +108,8 @@ def main() -> None:
     parser.add_argument("--backend", help="Brax backend (default: BACKENDS[env], else generalized)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--target", type=float, default=float("inf"))
-    parser.add_argument("--num-timesteps", type=int, help="override the published step budget")
-    parser.add_argument("--num-evals", type=int, help="override the published number of evaluations")
+    parser.add_argument("--num-timesteps", type=int, help="override the published step budget (--set shorthand)")
+    parser.add_argument("--num-evals", type=int, help="override the published number of evaluations (--set shorthand)")
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a published setting (Python literal)"
     )
@@ -119,11 +119,8 @@ def main() -> None:
     from brax.training.agents.ppo import train as ppo
 
     settings = dict(SETTINGS[args.env])
-    if args.num_timesteps:
-        settings["num_timesteps"] = args.num_timesteps
-    if args.num_evals:
-        settings["num_evals"] = args.num_evals
-    for item in args.set:
+    shorthands = {"num_timesteps": args.num_timesteps, "num_evals": args.num_evals}
+    for item in [f"{k}={v}" for k, v in shorthands.items() if v] + args.set:
         key, _, value = item.partition("=")
         if key not in settings:
             parser.error(f"--set {key}: not one of {args.env}'s settings ({', '.join(sorted(settings))})")

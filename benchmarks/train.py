@@ -104,9 +104,10 @@ def tumble_run(env: str, algo: str, seed: int, target: float, overrides: list[st
     return _summary(f"tumble-{algo}", seed, rows, process_s, load, target)
 
 
-def brax_run(env: str, seed: int, target: float, python: str, budget: list[str] | None = None) -> dict:
-    """Brax PPO with its published settings (``budget``: ``--num-timesteps``/``--num-evals`` overrides)."""
-    cmd = [python, str(ROOT / "benchmarks" / "brax_train_peer.py"), "--env", env, "--seed", str(seed), *(budget or [])]
+def brax_run(env: str, seed: int, target: float, python: str, overrides: list[str] | None = None) -> dict:
+    """Brax PPO with its published settings, changed by ``overrides`` (``KEY=VALUE``: ``brax_train_peer.py --set``)."""
+    sets = [f"--set={o}" for o in overrides or []]
+    cmd = [python, str(ROOT / "benchmarks" / "brax_train_peer.py"), "--env", env, "--seed", str(seed), *sets]
     rows, process_s, load = _run(cmd + ["--target", str(target)], env=dict(os.environ, XLA_FLAGS=""))
     return {**_summary("brax-ppo", seed, rows, process_s, load, target), "brax_backend": brax_train_peer.backend(env)}
 
@@ -176,14 +177,10 @@ def time_to_target(args: argparse.Namespace) -> None:
     if python is None or args.no_brax:
         result["brax"] = "not run" if args.no_brax else "no Brax venv (set TUMBLE_BRAX_PYTHON)"
     else:
-        budget = []
-        if args.brax_num_timesteps:
-            budget += ["--num-timesteps", str(args.brax_num_timesteps)]
-        if args.brax_num_evals:
-            budget += ["--num-evals", str(args.brax_num_evals)]
-        budget += [f"--set={o}" for o in args.brax_set or []]
+        shorthands = {"num_timesteps": args.brax_num_timesteps, "num_evals": args.brax_num_evals}
+        overrides = [f"{k}={v}" for k, v in shorthands.items() if v] + (args.brax_set or [])
         for seed in args.brax_seeds:
-            run = brax_run(args.env, seed, args.target, python, budget)
+            run = brax_run(args.env, seed, args.target, python, overrides)
             print(json.dumps({k: v for k, v in run.items() if k != "curve"}), flush=True)
             result["runs"].append(run)
     _write(result, args, f"{args.env}: time to eval reward {args.target:g}")
