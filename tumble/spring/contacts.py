@@ -68,17 +68,22 @@ def _shares(model, tree, b1, b2, world1, active, da, lim_active):
     return share
 
 
-def _side(jacs, lower, diag, body: np.ndarray, r: jax.Array, directions) -> tuple[list, list]:
-    """Generalized rows (m, kmax) of point impulses on ``body`` at offsets ``r`` along each direction,
+def _side(model, jacs, hinv, body: np.ndarray, r: jax.Array, directions) -> tuple[list, list]:
+    """Dense generalized rows (m, nv) of point impulses on ``body`` at offsets ``r`` along each direction,
     and their inverse joint-space inertia ``g^T H^-1 g`` (m,)."""
-    safe = np.maximum(body, 0)
-    jb, lb, db = jacs[safe], lower[safe], diag[safe]
+    jb = jacs[np.maximum(body, 0)]
     rows, k = [], []
     for d in directions:
-        g = jnp.sum(jb * jnp.concatenate([math.cross(r, d), d], -1)[:, None, :], -1)
+        per_chain = jnp.sum(jb * jnp.concatenate([math.cross(r, d), d], -1)[:, None, :], -1)
+        g = articulated.dense_rows(model, per_chain, body)
         rows.append(g)
-        k.append(articulated.quad_inverse(lb, db, g))
+        k.append(jnp.sum(g * _times(hinv, g), -1))
     return rows, k
+
+
+def _times(hinv: jax.Array, g: jax.Array) -> jax.Array:
+    """``H^-1 g`` for rows ``g (..., nv)`` (``H`` is symmetric), as a product and a sum that fuse."""
+    return jnp.sum(hinv * g[..., None, :], -1)
 
 
 def solve(
@@ -87,7 +92,7 @@ def solve(
     warm: jax.Array,
     b: Bodies,
     jacs: jax.Array,
-    fac: articulated.Factor,
+    hinv: jax.Array,
     qd_free: jax.Array,
     q: jax.Array,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -97,7 +102,7 @@ def solve(
       contact: contacts at the step's start pose.
       warm: (ncon, 3) last step's contact impulses, the starting guess.
       b: the bodies (COM positions) at the step's start.
-      jacs, fac: ``articulated.body_jacobians`` and the factored inertia.
+      jacs, hinv: ``articulated.body_jacobians`` and the inverse joint-space inertia (nv, nv).
       qd_free: (nv,) rates without contact or limit impulses.
       q: (nq,) joint positions at the step's start (for the limits).
 
@@ -115,15 +120,14 @@ def solve(
     t1, t2 = _tangents(n)
     r1, r2 = contact.pos - math.gather_rows(b.com, b1), contact.pos - math.gather_rows(b.com, b2)
     active = contact.active.astype(n.dtype)
-    lower, diag = articulated.chain_factor(model, fac)
-
-    rows2, k2 = _side(jacs, lower, diag, b2, r2, (n, t1, t2))
+    rows2, k2 = _side(model, jacs, hinv, b2, r2, (n, t1, t2))
     if not world1:
         moving1 = jnp.asarray(b1 >= 0, n.dtype)[:, None]
-        rows1, k1 = _side(jacs, lower, diag, b1, r1, (n, t1, t2))
+        rows1, k1 = _side(model, jacs, hinv, b1, r1, (n, t1, t2))
         rows1 = [g * moving1 for g in rows1]
         k1 = [k * moving1[:, 0] for k in k1]
-    chains = articulated.body_chains(model)
+    # Rows of the relative velocity (body2 less body1).
+    rel = rows2 if world1 else [g2 - g1 for g2, g1 in zip(rows2, rows1)]
 
     # Joint limits: rows e_i on limited dofs, active while out of range.
     j, qa, da = forces.scalar_dofs(model)
@@ -133,8 +137,7 @@ def solve(
     if len(da):
         lo, hi = model.jnt_range[j, 0], model.jnt_range[j, 1]
         over, under = jnp.maximum(q[qa] - hi, 0.0), jnp.maximum(lo - q[qa], 0.0)
-        unit = jnp.asarray(chains[dof_body(model)[da]] == da[:, None], n.dtype)
-        k_lim = articulated.quad_inverse(lower[dof_body(model)[da]], diag[dof_body(model)[da]], unit)
+        k_lim = hinv[da, da]
         lim_active = ((over > 0) | (under > 0)).astype(n.dtype)
 
     # How many active rows share each body and each tree: a row's step is
@@ -151,22 +154,11 @@ def solve(
         k_lim = share(dof_body(model)[da]) * jnp.maximum(k_lim, 1e-12)
 
     def generalized(pn, p1, p2, limit):
-        per = rows2[0] * pn[:, None] + rows2[1] * p1[:, None] + rows2[2] * p2[:, None]
-        tau = math.scatter_rows(per.reshape(-1), chains[np.maximum(b2, 0)].reshape(-1), model.nv)
-        if not world1:
-            per = rows1[0] * pn[:, None] + rows1[1] * p1[:, None] + rows1[2] * p2[:, None]
-            tau = tau - math.scatter_rows(per.reshape(-1), chains[np.maximum(b1, 0)].reshape(-1), model.nv)
-        return tau + limit
+        return jnp.sum(rel[0] * pn[:, None] + rel[1] * p1[:, None] + rel[2] * p2[:, None], 0) + limit
 
     def contact_velocity(qd):
         # (normal, tangent 1, tangent 2) velocity of each contact point on body2 relative to body1.
-        padded = jnp.concatenate([qd, jnp.zeros(1, qd.dtype)])
-        on2 = padded[chains[np.maximum(b2, 0)]]
-        v = [jnp.sum(g * on2, -1) for g in rows2]
-        if not world1:
-            on1 = padded[chains[np.maximum(b1, 0)]]
-            v = [a - jnp.sum(g * on1, -1) for a, g in zip(v, rows1)]
-        return v
+        return [jnp.sum(g * qd, -1) for g in rel]
 
     vn0 = contact_velocity(qd_free)[0]
     bounce = jnp.where(-vn0 > model.opt.restitution_threshold, -contact.restitution * vn0, 0.0)
@@ -180,7 +172,7 @@ def solve(
     for _ in range(model.opt.contact_iterations):
         if len(da):
             limit = math.scatter_rows(lam, da, model.nv)
-        qd = qd_free + articulated.solve(model, fac, generalized(pn, pt1, pt2, limit))
+        qd = qd_free + _times(hinv, generalized(pn, pt1, pt2, limit))
         vn, vt1, vt2 = contact_velocity(qd)
         pn = jnp.maximum(pn + (target - vn) / kk[0], 0.0) * active
         pt1 = pt1 - vt1 / kk[1]
@@ -195,5 +187,5 @@ def solve(
             lam = jnp.where(over > 0, jnp.minimum(step, 0.0), jnp.maximum(step, 0.0)) * lim_active
     if len(da):
         limit = math.scatter_rows(lam, da, model.nv)
-    qd = qd_free + articulated.solve(model, fac, generalized(pn, pt1, pt2, limit))
+    qd = qd_free + _times(hinv, generalized(pn, pt1, pt2, limit))
     return qd, pn[:, None] * n + pt1[:, None] * t1 + pt2[:, None] * t2, limit

@@ -134,14 +134,13 @@ def step(model: Model, state: State, ctrl: jax.Array) -> State:
     cols = articulated.columns(model, state.dof_frames, b)
     jacs = articulated.body_jacobians(model, cols, b)
     h = articulated.inertia(model, cols, b, forces.joint_inertia(model))
-    fac = articulated.factor(model, h)
+    hinv = articulated.inverse(model, h)
     momentum = jnp.concatenate([articulated.world_inertia_times(model, b, b.ang), _mass(model, b) * b.vel], -1)
     qf = qf_act + forces.passive_qf(model, state.q)
-    qd_free = articulated.solve(
-        model, fac, articulated.generalized(model, jacs, momentum) + model.dof_armature * state.joint_rate + dt * qf
-    )
+    rhs = articulated.generalized(model, jacs, momentum) + model.dof_armature * state.joint_rate + dt * qf
+    qd_free = jnp.sum(hinv * rhs, -1)
     # Contacts and limits through the same inertia, then the bodies move as the joints say.
-    qd, impulse, limit = contacts.solve(model, contact, state.contact.impulse, b, jacs, fac, qd_free, state.q)
+    qd, impulse, limit = contacts.solve(model, contact, state.contact.impulse, b, jacs, hinv, qd_free, state.q)
     tw = articulated.twists(model, jacs, qd)
     moved = b.replace(ang=tw[:, :3], vel=tw[:, 3:])
     # Joint springs remove what the integration lets the joints drift apart.
