@@ -226,22 +226,32 @@ def inverse(model: Model, h: jax.Array) -> jax.Array:
     the matrix is a few hundred numbers, while each sweep is a chain of
     gathers and scatters that cost far more than their arithmetic.
 
-    Inverted by ``nv`` symmetric sweeps (Gauss-Jordan elimination, which
-    needs no pivoting on a positive definite matrix), deepest dof first; each
-    sweep is elementwise work on the whole matrix with static slices.
+    Inverted by symmetric sweeps (Gauss-Jordan elimination, which needs no
+    pivoting on a positive definite matrix), one per depth of the dof tree,
+    deepest first. Dofs at one depth are never each other's ancestors, so
+    their block of ``H`` is diagonal, and eliminating leaves first keeps it
+    so (no fill-in outside ancestors): one sweep eliminates the whole depth.
+    The dofs are ordered by depth, so that each sweep writes its pivots'
+    rows and columns as two contiguous in-place slice updates; those also
+    keep XLA from fusing a sweep into its readers, which would recompute it
+    for every entry read (exponential in the depth).
     """
-    a = dense(model, h)
     depth, _ = _depths(model)
-    for k in np.argsort(-depth, kind="stable"):
-        d = a[k, k]
-        col = a[:, k]
-        row = col / d
-        a = a - col[:, None] * row[None, :]
-        # Row and column k become the pivot's multipliers, its diagonal -1/d.
-        keep = jnp.asarray(np.arange(model.nv) != k, a.dtype)
-        a = a.at[k, :].set(row * keep - (1 - keep) / d)
-        a = a.at[:, k].set(row * keep - (1 - keep) / d)
-    return -a
+    order = np.argsort(-depth, kind="stable")  # deepest first: each depth a contiguous range
+    a = dense(model, h)[order][:, order]
+    sorted_depth = depth[order]
+    for d in range(int(depth.max(initial=0)), -1, -1):
+        lo, hi = np.nonzero(sorted_depth == d)[0][[0, -1]] + np.array([0, 1])
+        inv_d = 1.0 / jnp.diagonal(a)[lo:hi]
+        cols = a[:, lo:hi]
+        # Outside the pivots' rows and columns: a - a[:, P] D_P^-1 a[P, :].
+        a = a - jnp.sum((cols * inv_d)[:, None, :] * cols[None, :, :], -1)
+        # The pivots' rows and columns: scaled by their pivot; their block: -D_P^-1.
+        rows = (cols * inv_d).T
+        rows = rows.at[:, lo:hi].set(-jnp.diag(inv_d))
+        a = a.at[lo:hi, :].set(rows).at[:, lo:hi].set(rows.T)
+    back = np.argsort(order)
+    return -a[back][:, back]
 
 
 def dense_rows(model: Model, rows: jax.Array, body: np.ndarray) -> jax.Array:

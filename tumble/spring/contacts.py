@@ -70,14 +70,20 @@ def _shares(model, tree, b1, b2, world1, active, da, lim_active):
 
 def _side(model, jacs, hinv, body: np.ndarray, r: jax.Array, directions) -> tuple[list, list]:
     """Dense generalized rows (m, nv) of point impulses on ``body`` at offsets ``r`` along each direction,
-    and their inverse joint-space inertia ``g^T H^-1 g`` (m,)."""
-    jb = jacs[np.maximum(body, 0)]
+    and their inverse joint-space inertia ``g^T H^-1 g`` (m,).
+
+    A row lives on its body's chain: ``g^T H^-1 g`` reads only the chain's
+    block of ``H^-1`` (kmax^2 entries instead of nv^2).
+    """
+    safe = np.maximum(body, 0)
+    jb = jacs[safe]
+    chains = np.maximum(articulated.body_chains(model)[safe], 0)
+    block = hinv[chains[:, :, None], chains[:, None, :]]  # (m, kmax, kmax); padded rows are zero
     rows, k = [], []
     for d in directions:
         per_chain = jnp.sum(jb * jnp.concatenate([math.cross(r, d), d], -1)[:, None, :], -1)
-        g = articulated.dense_rows(model, per_chain, body)
-        rows.append(g)
-        k.append(jnp.sum(g * _times(hinv, g), -1))
+        rows.append(articulated.dense_rows(model, per_chain, body))
+        k.append(jnp.sum(per_chain[:, :, None] * block * per_chain[:, None, :], (-1, -2)))
     return rows, k
 
 
