@@ -16,7 +16,7 @@ and every later use of it is a small product that fuses with its
 neighbours. (An LTDL factor along the tree does less arithmetic, but each
 of its solves is a sweep over the tree's depth levels, a chain of gathers
 and scatters; on the CPU, at batch 1024, the ant's step took 8.4-9.1 ms
-with one solve per contact pass and 6.9-7.0 ms with the dense inverse.)
+with one solve per contact pass and 6.3-6.4 ms with the dense inverse.)
 
 Static structure (ancestors, chains, index tables) is numpy, decided from the
 model; everything else is elementwise work on small arrays, which XLA fuses
@@ -130,7 +130,7 @@ def body_jacobians(model: Model, cols: jax.Array, b: Bodies) -> jax.Array:
 
 
 # ---------------------------------------------------------------------------
-# The joint-space inertia and its factorization.
+# The joint-space inertia and its inverse.
 
 
 def _depths(model: Model) -> tuple[np.ndarray, np.ndarray]:
@@ -222,9 +222,9 @@ def inverse(model: Model, h: jax.Array) -> jax.Array:
 
     Every later use of the inertia in a step (the free rates, each pass of the
     contact solve, the effective masses) is then a small dense product
-    instead of a sweep over the tree's depth levels: with ``nv`` in the tens
-    the matrix is a few hundred numbers, while each sweep is a chain of
-    gathers and scatters that cost far more than their arithmetic.
+    instead of an LTDL solve: with ``nv`` in the tens the matrix is a few
+    hundred numbers, while each solve is a pass over the tree's depth levels,
+    a chain of gathers and scatters that cost far more than their arithmetic.
 
     Inverted by symmetric sweeps (Gauss-Jordan elimination, which needs no
     pivoting on a positive definite matrix), one per depth of the dof tree,
