@@ -23,7 +23,8 @@ Control steps: ant 0.05 s (tumble 0.01 s x 5, as the standard ant; Brax
 spring 0.005 x 10, generalized and mjx 0.01 x 5), humanoid 0.015 s (tumble
 0.003 x 5; Brax spring 0.0015 x 10, generalized and mjx 0.003 x 5).
 
-Run: ``python -m benchmarks.scaling [--quick]``.
+Run: ``python -m benchmarks.scaling [--quick]``, or ``--spring-pair OUT.json`` for tumble
+spring against Brax spring alone (``spring_pair``).
 """
 
 from __future__ import annotations
@@ -313,8 +314,44 @@ def plot(result: dict, path: Path) -> None:
     plt.close(fig)
 
 
+PAIR_BATCHES = (64, 1024, 4096)
+
+
+def spring_pair(batches=PAIR_BATCHES) -> dict:
+    """tumble spring against Brax spring only, both tasks, alternating at each
+    batch (a ~10-minute check of the headline ratio between full sweeps)."""
+    import tumble
+
+    tasks = {}
+    for task, cfg in TASKS.items():
+        model = tumble.load(str(cfg["xml"]), timestep=cfg["timestep"])
+        rows = []
+        for batch in batches:
+            steps = steps_for(batch, False)
+            t = tumble_throughput(tumble.spring, model, batch, steps, cfg["substeps"], 3)
+            b = brax_one(task, "spring", batch, steps, 3)
+            ratio = round(t["sps"] / b["sps"], 3) if "sps" in t and "sps" in b else None
+            rows.append({"batch": batch, "steps": steps, "tumble": t, "brax": b, "ratio": ratio})
+            common.log(f"scaling pair {task} batch {batch}: {rows[-1]}")
+        tasks[task] = rows
+    return {"benchmark": "scaling", "config": {"batches": batches, "repeats": 3, "pair": True}, "tasks": tasks}
+
+
 def main(argv: list[str] | None = None) -> dict:
-    """Entry point (see ``benchmarks.common.benchmark_main``)."""
+    """Entry point (see ``benchmarks.common.benchmark_main``); ``--spring-pair
+    OUT.json`` measures only tumble spring against Brax spring at batches
+    64, 1024 and 4096 and writes OUT.json (no plot)."""
+    import json
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--spring-pair" in args:
+        out = Path(args[args.index("--spring-pair") + 1])
+        result = common.stamp(spring_pair(), "scaling", False)
+        result["command"] = f"python -m benchmarks.scaling --spring-pair {out}"
+        out.write_text(json.dumps(common.to_jsonable(result), indent=1) + "\n")
+        common.log(f"wrote {out}")
+        return result
     return common.benchmark_main("scaling", run, plot, argv)
 
 
