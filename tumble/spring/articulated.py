@@ -110,12 +110,35 @@ def columns(model: Model, frames: DofFrames, b: Bodies) -> jax.Array:
     orthonormal = np.isin(model.body_kind[body], (model_lib.FREE_BODY, model_lib.BALL_BODY))
     single = jnp.asarray((count[body] == 1) & ~orthonormal)[:, None]
     out = jnp.where(single, t / jnp.sum(t * r, -1, keepdims=True), t)
-    for bb in np.nonzero(count > 1)[0]:
-        if model.body_kind[bb] in (model_lib.FREE_BODY, model_lib.BALL_BODY):
-            continue
-        dofs = np.nonzero(body == bb)[0]
-        out = out.at[dofs].set(jnp.linalg.solve(r[dofs] @ t[dofs].T, t[dofs]))
-    return out
+    frame_kinds = (model_lib.FREE_BODY, model_lib.BALL_BODY)
+    stacked = [bb for bb in np.nonzero(count > 1)[0] if model.body_kind[bb] not in frame_kinds]
+    if not stacked:
+        return out
+    # Bodies with the same number of stacked dofs together: (bodies, k, 6) and
+    # their Gram matrices inverted in closed form; one gather puts them back.
+    pieces, where = [out], np.arange(model.nv)
+    for k in sorted({int(count[bb]) for bb in stacked}):
+        dofs = np.stack([np.nonzero(body == bb)[0] for bb in stacked if count[bb] == k])  # (m, k)
+        tk, rk = t[dofs], r[dofs]
+        gram_inv = _small_inverse(jnp.sum(rk[:, :, None, :] * tk[:, None, :, :], -1))
+        solved = jnp.sum(gram_inv[..., None] * tk[:, None, :, :], 2)
+        where[dofs.reshape(-1)] = sum(len(x) for x in pieces) + np.arange(dofs.size)
+        pieces.append(solved.reshape(-1, 6))
+    return jnp.concatenate(pieces)[where]
+
+
+def _small_inverse(m: jax.Array) -> jax.Array:
+    """Inverses of (..., k, k) matrices: closed form for k = 2 and 3 (elementwise work that fuses), else LU."""
+    k = m.shape[-1]
+    if k == 2:
+        a, b, c, d = m[..., 0, 0], m[..., 0, 1], m[..., 1, 0], m[..., 1, 1]
+        adj = jnp.stack([jnp.stack([d, -b], -1), jnp.stack([-c, a], -1)], -2)
+        return adj / (a * d - b * c)[..., None, None]
+    if k == 3:
+        r0, r1, r2 = m[..., 0, :], m[..., 1, :], m[..., 2, :]
+        adj = jnp.stack([math.cross(r1, r2), math.cross(r2, r0), math.cross(r0, r1)], -1)
+        return adj / math.dot(r0, math.cross(r1, r2))[..., None, None]
+    return jnp.linalg.inv(m)
 
 
 def body_jacobians(model: Model, cols: jax.Array, b: Bodies) -> jax.Array:
