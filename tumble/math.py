@@ -192,16 +192,54 @@ def gather_rows(a: jax.Array, idx: np.ndarray, fill=0.0) -> jax.Array:
     return jnp.where(mask, a[np.maximum(idx, 0)], fill)
 
 
-def scatter_rows(a: jax.Array, idx: np.ndarray, n: int, sign: np.ndarray | None = None) -> jax.Array:
+def _padded_in_memory(a: jax.Array) -> jax.Array:
+    """``a (m, ...)`` with a zero row appended, written to memory.
+
+    An in-place write into a buffer XLA cannot fold away (zero times a row of
+    ``a`` is not a constant to it: it could be NaN): readers then read memory
+    instead of fusing, and redoing, the work that makes ``a``.
+    """
+    base = jnp.broadcast_to(a[:1] * 0.0, (a.shape[0] + 1,) + a.shape[1:])
+    return base.at[: a.shape[0]].set(a)
+
+
+def materialize(a: jax.Array) -> jax.Array:
+    """``a``, computed once and kept in memory for its readers (see ``_padded_in_memory``).
+
+    For values that are expensive to make and read many times: XLA fuses a
+    producer into each consumer and recomputes it per element read.
+    """
+    return _padded_in_memory(a)[: a.shape[0]]
+
+
+def scatter_rows(
+    a: jax.Array,
+    idx: np.ndarray,
+    n: int,
+    sign: np.ndarray | None = None,
+    src: np.ndarray | None = None,
+    materialize: bool = False,
+) -> jax.Array:
     """``(n, ...)`` sums of the rows of ``a (m, ...)`` by the static target ``idx (m,)``: row ``k`` is
     the sum of ``sign[i] * a[i]`` over ``idx[i] == k`` (``idx`` -1: dropped; ``sign`` default 1).
 
     One gather from a static (n, most rows per target) table plus a sum: it
     fuses into the elementwise work around it. (A one-hot matmul does the same
     but, under vmap, XLA transposes the batch into and out of the GEMM.)
+
+    ``src`` (static, (m,)): sum the rows ``a[src[i]]`` instead, without
+    building ``a[src]``. ``materialize``: write ``a`` to memory once before
+    the gather. XLA otherwise fuses the work that makes ``a`` into the gather
+    and redoes it for every row read, which costs more than the write when
+    ``a`` is expensive (rotated inertias) and rows are read many times
+    (subtree sums).
     """
     idx = np.asarray(idx)
     sign = np.ones(len(idx)) if sign is None else np.asarray(sign, np.float64)
+    if src is not None:
+        src = np.asarray(src)
+        if not np.all(sign == 1.0):
+            raise ValueError("scatter_rows: sign with src is not supported")
     rows = [np.nonzero(idx == k)[0] for k in range(n)]
     width = max([len(r) for r in rows] + [1])
     zero = len(idx)  # index of an appended zero row
@@ -212,5 +250,11 @@ def scatter_rows(a: jax.Array, idx: np.ndarray, n: int, sign: np.ndarray | None 
         return jnp.zeros((n,) + a.shape[1:], a.dtype)
     if not np.all(sign == 1.0):
         a = a * jnp.asarray(sign, a.dtype).reshape((-1,) + (1,) * (a.ndim - 1))
-    padded = jnp.concatenate([a, jnp.zeros((1,) + a.shape[1:], a.dtype)])
+    rows_of_a = a.shape[0]
+    if src is not None:
+        table = np.where(table == zero, rows_of_a, np.append(src, rows_of_a)[table])
+    if materialize:
+        padded = _padded_in_memory(a)
+    else:
+        padded = jnp.concatenate([a, jnp.zeros((1,) + a.shape[1:], a.dtype)])
     return jnp.sum(padded[table], axis=1)

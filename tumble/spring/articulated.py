@@ -216,7 +216,7 @@ def inertia(model: Model, cols: jax.Array, b: Bodies, extra: jax.Array) -> jax.A
     rot_inertia = rot_inertia + mass[:, None, None] * (jnp.sum(c * c, -1)[:, None, None] * eye - math.outer(c, c))
     src, dst = subtree_pairs(model)
     packed = jnp.concatenate([mass[:, None], mass[:, None] * c, rot_inertia.reshape(-1, 9)], -1)
-    comp = math.scatter_rows(packed[src], dst, model.nbody)
+    comp = math.scatter_rows(packed, dst, model.nbody, src=src, materialize=True)
     # Columns at the reference point of the dof's tree, and the momentum
     # (linear, angular about the reference) of the dof's subtree at unit rate.
     ref = b.com[root[body]]
@@ -297,7 +297,7 @@ def generalized(model: Model, jacs: jax.Array, wrench: jax.Array) -> jax.Array:
     """(nv,) generalized impulse of body wrenches ``(nbody, 6)`` (angular about the COM, linear)."""
     chains = body_chains(model)
     per = jnp.sum(jacs * wrench[:, None, :], -1)
-    return math.scatter_rows(per.reshape(-1), chains.reshape(-1), model.nv)
+    return math.scatter_rows(per.reshape(-1), chains.reshape(-1), model.nv, materialize=True)
 
 
 def twists(model: Model, jacs: jax.Array, qd: jax.Array) -> jax.Array:

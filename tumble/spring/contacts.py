@@ -160,7 +160,8 @@ def solve(
         k_lim = share(dof_body(model)[da]) * jnp.maximum(k_lim, 1e-12)
 
     def generalized(pn, p1, p2, limit):
-        return jnp.sum(rel[0] * pn[:, None] + rel[1] * p1[:, None] + rel[2] * p2[:, None], 0) + limit
+        # Kept in memory: each entry of H^-1 times it would otherwise redo the sum.
+        return math.materialize(jnp.sum(rel[0] * pn[:, None] + rel[1] * p1[:, None] + rel[2] * p2[:, None], 0) + limit)
 
     def contact_velocity(qd):
         # (normal, tangent 1, tangent 2) velocity of each contact point on body2 relative to body1.

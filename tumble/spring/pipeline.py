@@ -99,7 +99,7 @@ def _wrench(model: Model, b: bodies_lib.Bodies, first: np.ndarray, second: np.nd
     target = np.concatenate([second, first])
     sign = np.concatenate([np.ones(len(second)), -np.ones(len(first))])
     stacked = jnp.concatenate([jnp.concatenate([linear, t2], -1), jnp.concatenate([linear, t1], -1)])
-    total = math.scatter_rows(stacked, target, model.nbody, sign)
+    total = math.scatter_rows(stacked, target, model.nbody, sign, materialize=True)
     return total[:, :3], total[:, 3:]
 
 
@@ -186,10 +186,12 @@ def _joint_reactions(model, lk, anchor, start, free, final, contact, impulse) ->
     link_of = np.full(model.nbody, -1)
     link_of[lk.body] = np.arange(len(lk.body))
     src, link = src[link_of[dst] >= 0], link_of[dst][link_of[dst] >= 0]
-    linear = math.scatter_rows(lin[src], link, len(lk.body))
-    # Angular about the anchor: each body's angular impulse about its COM plus the moment of its linear impulse.
-    moment = ang[src] + math.cross(start.com[src] - anchor[link], lin[src])
-    angular = math.scatter_rows(moment, link, len(lk.body))
+    # Angular about the anchor: each body's angular impulse about its COM plus
+    # the moment of its linear impulse, sum_s (ang_s + com_s x lin_s) - anchor x sum_s lin_s.
+    per_body = jnp.concatenate([lin, ang + math.cross(start.com, lin)], -1)
+    total = math.scatter_rows(per_body, link, len(lk.body), src=src, materialize=True)
+    linear = total[:, :3]
+    angular = total[:, 3:] - math.cross(anchor, linear)
     return _joint_impulse_per_body(model, lk, linear, angular)
 
 
