@@ -212,7 +212,10 @@ def inertia(model: Model, cols: jax.Array, b: Bodies, extra: jax.Array) -> jax.A
     mass = jnp.where(b.inv_mass > 0, model.body_mass, 0.0)
     c = b.com - b.com[root]
     eye = jnp.eye(3, dtype=c.dtype)
-    rot_inertia = world_inertia_times(model, b, jnp.broadcast_to(eye, (model.nbody, 3, 3)))
+    # World inertia about the COM, R diag R^T (R: the principal axes), zero for static bodies.
+    axes = math.quat_to_mat(b.principal)
+    rot_inertia = jnp.sum(axes[:, :, None, :] * (model.body_inertia[:, None, None, :] * axes[:, None, :, :]), -1)
+    rot_inertia = jnp.where((b.inv_mass > 0)[:, None, None], rot_inertia, 0.0)
     rot_inertia = rot_inertia + mass[:, None, None] * (jnp.sum(c * c, -1)[:, None, None] * eye - math.outer(c, c))
     src, dst = subtree_pairs(model)
     packed = jnp.concatenate([mass[:, None], mass[:, None] * c, rot_inertia.reshape(-1, 9)], -1)
