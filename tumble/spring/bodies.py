@@ -70,6 +70,14 @@ def to_frames(model: Model, com: jax.Array, rot: jax.Array, vel: jax.Array, ang:
     return Transform(com - r, rot), Motion(vel - math.cross(ang, r), ang)
 
 
+def lone_free(model: Model) -> np.ndarray:
+    """(nbody,) static: bodies on a free joint that carry no other body (a free rigid body on its own)."""
+    carries = np.zeros(model.nbody, bool)
+    parents = np.asarray(model.body_parent)
+    carries[parents[parents >= 0]] = True
+    return (model.body_kind == model_lib.FREE_BODY) & ~carries
+
+
 def integrate(model: Model, x: Transform, b: Bodies) -> tuple[Transform, Motion]:
     """Advances poses by one timestep at the bodies' velocities; returns body frames.
 
@@ -77,12 +85,30 @@ def integrate(model: Model, x: Transform, b: Bodies) -> tuple[Transform, Motion]
     exactly: in the principal frame the inertia is diagonal, L = I w there,
     and the new w is L / I in the turned principal frame (quaternion
     rotations only, no world inertia matrix).
+
+    A free body on its own (``lone_free``) turns at the angular velocity of
+    the half step, ``w(t + dt/2) = I(R(t + dt/2))^-1 L`` (explicit midpoint on
+    the rotation): its kinetic energy is then kept to second order in ``dt``
+    instead of first. Turning at the start's ``w`` drifts the energy the same
+    way every step, and a body spinning near its intermediate axis then
+    leaves the separatrix: at 1 ms steps a box flipped back after 4.9 s
+    where the exact motion takes 7.0 s. Bodies on joints keep the start's
+    ``w``, the rate the joint-space solve made consistent with their joints.
     """
     dt = model.opt.timestep
-    rot = math.quat_integrate(x.rot, b.ang, dt)
     com = b.com + b.vel * dt
     momentum = math.rotate(model.body_inertia * math.inv_rotate(b.ang, b.principal), b.principal)
-    principal = math.quat_mul(rot, model.body_iquat)
     moving = (b.inv_mass > 0)[:, None]
-    ang = math.rotate(math.inv_rotate(momentum, principal) / jnp.where(moving, model.body_inertia, 1.0), principal)
-    return to_frames(model, com, rot, b.vel, jnp.where(moving, ang, 0.0))
+    inertia = jnp.where(moving, model.body_inertia, 1.0)
+
+    def rate(rot):  # angular velocity at orientation ``rot``, the momentum kept
+        principal = math.quat_mul(rot, model.body_iquat)
+        return math.rotate(math.inv_rotate(momentum, principal) / inertia, principal)
+
+    lone = lone_free(model)
+    turn = b.ang
+    if lone.any():
+        half = rate(math.quat_integrate(x.rot, b.ang, 0.5 * dt))
+        turn = jnp.where(jnp.asarray(lone)[:, None], half, b.ang)
+    rot = math.quat_integrate(x.rot, turn, dt)
+    return to_frames(model, com, rot, b.vel, jnp.where(moving, rate(rot), 0.0))
