@@ -101,6 +101,7 @@ def solve(
     hinv: jax.Array,
     qd_free: jax.Array,
     q: jax.Array,
+    qd_approach: jax.Array | None = None,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Joint rates after contacts and limits, and the impulses that did it.
 
@@ -111,6 +112,8 @@ def solve(
       jacs, hinv: ``articulated.body_jacobians`` and the inverse joint-space inertia (nv, nv).
       qd_free: (nv,) rates without contact or limit impulses.
       q: (nq,) joint positions at the step's start (for the limits).
+      qd_approach: (nv,) rates whose approach speed a bounce reflects (default ``qd_free``):
+        the pipeline passes the rates before this step's gravity.
 
     Returns:
       qd: (nv,) rates with the impulses.
@@ -167,7 +170,7 @@ def solve(
         # (normal, tangent 1, tangent 2) velocity of each contact point on body2 relative to body1.
         return [jnp.sum(g * qd, -1) for g in rel]
 
-    vn0 = contact_velocity(qd_free)[0]
+    vn0 = contact_velocity(qd_free if qd_approach is None else qd_approach)[0]
     bounce = jnp.where(-vn0 > model.opt.restitution_threshold, -contact.restitution * vn0, 0.0)
     push = model.opt.contact_position_gain * jnp.maximum(contact.penetration - model.opt.contact_slop, 0.0) / dt
     target = jnp.maximum(bounce, push)
