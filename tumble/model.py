@@ -49,8 +49,9 @@ class Options:
         limits per step. The loader uses 1 when every moving body is a tree of
         its own (a ball, a box on the floor: the warm start carries the solve
         across steps) and 4 when bodies touch each other or hang on joints (a
-        stack, a robot standing on its feet: the rows share the tree's
-        response and need passes within a step).
+        robot standing on its feet: the rows share the tree's response and
+        need passes within a step); where n > 2 separately moving trees can
+        touch one another (a stack of n boxes), 4 * (n - 1), at most 16.
       density: () fluid density (kg/m^3) of MuJoCo's inertia-box drag model
         (tumble/spring/fluid.py).
       viscosity: () fluid viscosity of the same model.
