@@ -11,13 +11,15 @@ Usage::
 
 ``throughput`` prints one JSON line per batch size::
 
-    {"env", "backend", "brax", "jax", "batch", "T", "dt", "compile_s", "sps",
-     "nan"}
+    {"env", "backend", "brax", "jax", "batch", "devices", "T", "dt",
+     "compile_s", "sps", "nan"}
 
 ``sps`` is env steps per second, ``batch * T / best wall seconds`` over
 ``--repeats`` calls of a jitted ``lax.scan`` over ``jax.vmap(env.step)`` with
 actions uniform in [-1, 1]; ``compile_s`` is the wall time of the first call
 (trace + compile + one run). ``dt`` is the env's control step in seconds.
+``--shard`` splits the batch over every device the process has (``devices``
+in the row; several CPU devices need ``XLA_FLAGS``).
 """
 
 from __future__ import annotations
@@ -34,12 +36,24 @@ import jax.numpy as jnp
 from brax import envs
 
 
-def make_rollout(env: Any, batch: int, steps: int) -> Callable:
+def batch_sharding(batch: int) -> Any:
+    """The batch split over every device (None: one device, or a batch that does not split evenly)."""
+    devices = jax.devices()
+    if len(devices) < 2 or batch % len(devices):
+        return None
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    return NamedSharding(Mesh(devices, ("batch",)), PartitionSpec("batch"))
+
+
+def make_rollout(env: Any, batch: int, steps: int, sharding: Any = None) -> Callable:
     """Jitted ``(state, key) -> (state, reward_sum)`` of ``steps`` env steps."""
     step = jax.vmap(env.step)
 
     def body(state: Any, key: jax.Array) -> tuple[Any, jax.Array]:
         act = jax.random.uniform(key, (batch, env.action_size), minval=-1.0, maxval=1.0)
+        if sharding is not None:
+            act = jax.lax.with_sharding_constraint(act, sharding)
         state = step(state, act)
         return state, state.reward.sum()
 
@@ -62,15 +76,19 @@ def has_nan(tree: Any) -> bool:
     return any(bool(jnp.isnan(x).any()) for x in leaves if jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating))
 
 
-def throughput_one(env: Any, batch: int, steps: int, repeats: int) -> dict:
+def throughput_one(env: Any, batch: int, steps: int, repeats: int, shard: bool = False) -> dict:
     """Compile time and best-of-``repeats`` env steps/s at one batch size."""
     reset = jax.jit(jax.vmap(env.reset))
     state = jax.block_until_ready(reset(jax.random.split(jax.random.PRNGKey(0), batch)))
-    rollout = make_rollout(env, batch, steps)
+    sharding = batch_sharding(batch) if shard else None
+    if sharding is not None:
+        state = jax.device_put(state, sharding)
+    rollout = make_rollout(env, batch, steps, sharding)
     compile_s, out = timed(rollout, state, jax.random.PRNGKey(1))
     best = min(timed(rollout, state, jax.random.PRNGKey(2 + i))[0] for i in range(repeats))
     return {
         "batch": batch,
+        "devices": len(sharding.device_set) if sharding is not None else 1,
         "T": steps,
         "dt": float(env.dt),
         "compile_s": round(compile_s, 2),
@@ -89,7 +107,7 @@ def cmd_throughput(args: argparse.Namespace) -> None:
             "brax": brax.__version__,
             "jax": jax.__version__,
         }
-        row.update(throughput_one(env, batch, args.steps, args.repeats))
+        row.update(throughput_one(env, batch, args.steps, args.repeats, args.shard))
         print(json.dumps(row), flush=True)
 
 
@@ -107,6 +125,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     tp.add_argument("--steps", type=int, default=100, help="env steps per rollout")
     tp.add_argument("--repeats", type=int, default=3, help="timed calls; best kept")
+    tp.add_argument("--shard", action="store_true", help="split the batch over every device")
     tp.set_defaults(func=cmd_throughput)
     return parser.parse_args(argv)
 

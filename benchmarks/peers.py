@@ -82,8 +82,12 @@ def brax_throughput(
     python: str | None = None,
     repeats: int = 3,
     xla_flags: str = "",
+    shard: bool = False,
 ) -> list[dict]:
-    """Brax env steps/s and compile seconds, one row per batch size."""
+    """Brax env steps/s and compile seconds, one row per batch size.
+
+    ``shard``: split the batch over every device the subprocess has (give it
+    several CPU devices with ``xla_flags``), as tumble's benchmarks do."""
     args = [
         "throughput",
         "--env",
@@ -96,7 +100,7 @@ def brax_throughput(
         str(steps),
         "--repeats",
         str(repeats),
-    ]
+    ] + (["--shard"] if shard else [])
     return run_brax_peer(args, python=python, xla_flags=xla_flags)
 
 

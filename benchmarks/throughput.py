@@ -6,8 +6,11 @@ shared/BENCHMARKS.md: env steps per second of a jitted ``lax.scan`` over
 ``jax.vmap(step)`` with uniform random controls in [-1, 1], best of
 ``--repeats`` calls after the first (compiling) call, whose wall time is
 reported as ``compile_s``. One env (control) step is ``--substeps`` physics
-steps of ``--timestep`` seconds with the control held. MuJoCo C on one thread
-is measured once on the same model for context.
+steps of ``--timestep`` seconds with the control held. The batch is split
+over every JAX device (``devices`` in each row), as tumble's trainers do; on
+the CPU tumble makes one device per core. ``--brax-with-flag`` also times
+Brax given tumble's XLA flags, the same devices and the same split. MuJoCo C
+on one thread is measured once on the same model for context.
 
 Usage::
 
@@ -90,13 +93,27 @@ def env_step_fn(model: Any, substeps: int, unroll: bool) -> Callable:
     return env_step
 
 
+def batch_sharding(batch: int) -> Any:
+    """The batch split over every device, as tumble's trainers do (None: one device, or a batch
+    that does not split evenly). On the CPU tumble makes one device per core (``tumble/_xla.py``)."""
+    devices = jax.devices()
+    if len(devices) < 2 or batch % len(devices):
+        return None
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    return NamedSharding(Mesh(devices, ("batch",)), PartitionSpec("batch"))
+
+
 def make_rollout(model: Any, batch: int, steps: int, substeps: int, unroll: bool) -> Callable:
     """Jitted ``(states, key) -> states`` of ``steps`` batched env steps."""
     step = jax.vmap(env_step_fn(model, substeps, unroll))
     nu = model.nu
+    sharding = batch_sharding(batch)
 
     def body(states: Any, key: jax.Array) -> tuple[Any, None]:
         ctrl = jax.random.uniform(key, (batch, nu), minval=-1.0, maxval=1.0)
+        if sharding is not None:
+            ctrl = jax.lax.with_sharding_constraint(ctrl, sharding)
         return step(states, ctrl), None
 
     def rollout(states: Any, key: jax.Array) -> Any:
@@ -110,7 +127,9 @@ def batched_init(model: Any, batch: int) -> Any:
     import tumble
 
     state = tumble.spring.init(model)
-    return jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (batch,) + jnp.shape(x)), state)
+    states = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (batch,) + jnp.shape(x)), state)
+    sharding = batch_sharding(batch)
+    return states if sharding is None else jax.device_put(states, sharding)
 
 
 def count_nan_envs(states: Any) -> int:
@@ -135,7 +154,9 @@ def tumble_throughput(model: Any, batch: int, steps: int, substeps: int, unroll:
     for i in range(repeats):
         wall, final = timed(rollout, states, jax.random.PRNGKey(2 + i))
         best = min(best, wall)
+    sharding = batch_sharding(batch)
     return {
+        "devices": len(sharding.device_set) if sharding is not None else 1,
         "compile_s": round(compile_s, 2),
         "sps": round(batch * steps / best),
         "nan_envs": count_nan_envs(final),
@@ -146,10 +167,10 @@ def tumble_throughput(model: Any, batch: int, steps: int, substeps: int, unroll:
 # Peers
 
 
-def brax_throughput(batch: int, steps: int, repeats: int, xla_flags: str = "") -> dict | None:
+def brax_throughput(batch: int, steps: int, repeats: int, xla_flags: str = "", shard: bool = False) -> dict | None:
     """Brax ant (spring) at one batch size, or an ``error`` entry."""
     try:
-        rows = peers.brax_throughput([batch], steps=steps, repeats=repeats, xla_flags=xla_flags)
+        rows = peers.brax_throughput([batch], steps=steps, repeats=repeats, xla_flags=xla_flags, shard=shard)
     except Exception as e:  # noqa: BLE001 - report, don't abort the run
         return {"error": str(e)[-500:]}
     return rows[0] if rows else {"error": "no output"}
@@ -255,15 +276,17 @@ def measure(args: argparse.Namespace, xml: Path) -> dict:
         row["tumble"] = tumble_throughput(model, batch, args.steps, args.substeps, args.unroll, args.repeats)
         log(f"batch {batch} tumble: {row['tumble']}")
         if use_peer:
-            # Brax as its users run it, and with tumble's CPU flags, so the
-            # ratio cannot come from the flags alone.
+            # Brax as its users run it, and with tumble's CPU flags (the
+            # device count included) and the batch sharded the same way, so
+            # the ratio cannot come from the flags or the devices alone.
             row["brax"] = brax_throughput(batch, args.steps, args.repeats)
             row["ratio"] = ratio(row["tumble"], row["brax"])
             log(f"batch {batch} brax: {row['brax']}")
             if args.brax_with_flag:
                 from tumble import _xla
 
-                row["brax_flag"] = brax_throughput(batch, args.steps, args.repeats, " ".join(_xla.FLAGS))
+                flags = " ".join(_xla.flags())
+                row["brax_flag"] = brax_throughput(batch, args.steps, args.repeats, flags, shard=True)
                 row["ratio_flag"] = ratio(row["tumble"], row["brax_flag"])
                 log(f"batch {batch} brax with tumble's flags: {row['brax_flag']}")
         result["results"].append(row)
@@ -289,7 +312,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--brax-with-flag",
         action="store_true",
-        help="also time Brax with tumble's XLA CPU flags",
+        help="also time Brax with tumble's XLA CPU flags, devices and batch split",
     )
     p.add_argument("--json", type=Path, default=None, help="also write here")
     return p.parse_args(argv)

@@ -282,7 +282,12 @@ def test_intermediate_axis_flips_on_time():
     inertia = r_i @ np.diag(np.asarray(m.body_inertia[0], float)) @ r_i.T
     inv = np.linalg.inv(inertia)
     ref = solve_ivp(
-        lambda _, w: -inv @ np.cross(w, inertia @ w), (0, n * dt), w0, method="DOP853", rtol=1e-11, atol=1e-12,
+        lambda _, w: -inv @ np.cross(w, inertia @ w),
+        (0, n * dt),
+        w0,
+        method="DOP853",
+        rtol=1e-11,
+        atol=1e-12,
         dense_output=True,
     )
     t = dt * (np.arange(n) + 1)
