@@ -37,7 +37,10 @@ from brax import envs
 
 
 def batch_sharding(batch: int) -> Any:
-    """The batch split over every device (None: one device, or a batch that does not split evenly)."""
+    """The batch split over every device (None: one device, or a batch that does not split evenly).
+
+    The same split as ``tumble.train.loop.Sharding``, written here because this
+    script runs under the Brax venv's python, which cannot import tumble."""
     devices = jax.devices()
     if len(devices) < 2 or batch % len(devices):
         return None

@@ -94,14 +94,13 @@ def env_step_fn(model: Any, substeps: int, unroll: bool) -> Callable:
 
 
 def batch_sharding(batch: int) -> Any:
-    """The batch split over every device, as tumble's trainers do (None: one device, or a batch
-    that does not split evenly). On the CPU tumble makes one device per core (``tumble/_xla.py``)."""
-    devices = jax.devices()
-    if len(devices) < 2 or batch % len(devices):
-        return None
-    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+    """The trainers' split of the batch over every device (``tumble.train.loop.Sharding``); None on
+    one device or where the batch does not split evenly. On the CPU tumble makes one device per core
+    (``tumble/_xla.py``)."""
+    from tumble.train.loop import Sharding
 
-    return NamedSharding(Mesh(devices, ("batch",)), PartitionSpec("batch"))
+    sharding = Sharding()
+    return None if sharding.size < 2 or batch % sharding.size else sharding.batch
 
 
 def make_rollout(model: Any, batch: int, steps: int, substeps: int, unroll: bool) -> Callable:
@@ -154,9 +153,8 @@ def tumble_throughput(model: Any, batch: int, steps: int, substeps: int, unroll:
     for i in range(repeats):
         wall, final = timed(rollout, states, jax.random.PRNGKey(2 + i))
         best = min(best, wall)
-    sharding = batch_sharding(batch)
     return {
-        "devices": len(sharding.device_set) if sharding is not None else 1,
+        "devices": len(final.q.sharding.device_set),
         "compile_s": round(compile_s, 2),
         "sps": round(batch * steps / best),
         "nan_envs": count_nan_envs(final),

@@ -114,7 +114,7 @@ def _check_masses(mj: mujoco.MjModel, kind: np.ndarray) -> None:
             )
 
 
-def _options(mj: mujoco.MjModel, overrides: dict, body_body_contacts: bool, trees: int = 0) -> model_lib.Options:
+def _options(mj: mujoco.MjModel, overrides: dict, body_body_contacts: bool, trees: int) -> model_lib.Options:
     values = dict(
         _DEFAULT_OPTIONS,
         timestep=float(mj.opt.timestep),
