@@ -20,12 +20,20 @@ actions uniform in [-1, 1]; ``compile_s`` is the wall time of the first call
 (trace + compile + one run). ``dt`` is the env's control step in seconds.
 ``--shard`` splits the batch over every device the process has (``devices``
 in the row; several CPU devices need ``XLA_FLAGS``).
+
+``serve`` compiles one batch size's rollout, prints that row without ``sps``,
+then times one call per ``run SEED`` line on stdin, printing ``{"wall": s}``
+for each, and ``{"nan": bool}`` on ``quit`` (or end of input). A benchmark
+uses it to alternate Brax's calls one by one with its own
+(``peers.BraxWorker``): on a shared machine whose speed drifts over minutes,
+only calls made side by side compare.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -100,6 +108,35 @@ def throughput_one(env: Any, batch: int, steps: int, repeats: int, shard: bool =
     }
 
 
+def cmd_serve(args: argparse.Namespace) -> None:
+    """Compiles one rollout, then times one call per ``run SEED`` line of stdin."""
+    env = envs.get_environment(args.env, backend=args.backend)
+    batch = args.batch
+    reset = jax.jit(jax.vmap(env.reset))
+    state = jax.block_until_ready(reset(jax.random.split(jax.random.PRNGKey(0), batch)))
+    sharding = batch_sharding(batch) if args.shard else None
+    if sharding is not None:
+        state = jax.device_put(state, sharding)
+    rollout = make_rollout(env, batch, args.steps, sharding)
+    compile_s, out = timed(rollout, state, jax.random.PRNGKey(1))
+    row = {"env": args.env, "backend": args.backend, "brax": brax.__version__, "jax": jax.__version__}
+    row.update(
+        batch=batch,
+        devices=len(sharding.device_set) if sharding is not None else 1,
+        T=args.steps,
+        dt=float(env.dt),
+        compile_s=round(compile_s, 2),
+    )
+    print(json.dumps(row), flush=True)
+    for line in sys.stdin:
+        words = line.split()
+        if not words or words[0] != "run":
+            break
+        wall, out = timed(rollout, state, jax.random.PRNGKey(int(words[1])))
+        print(json.dumps({"wall": wall}), flush=True)
+    print(json.dumps({"nan": has_nan(out)}), flush=True)
+
+
 def cmd_throughput(args: argparse.Namespace) -> None:
     """Prints one JSON line per batch size (flushed, so a parent can stream)."""
     env = envs.get_environment(args.env, backend=args.backend)
@@ -130,6 +167,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     tp.add_argument("--repeats", type=int, default=3, help="timed calls; best kept")
     tp.add_argument("--shard", action="store_true", help="split the batch over every device")
     tp.set_defaults(func=cmd_throughput)
+    sv = sub.add_parser("serve", help="compile one batch size, then time calls on request")
+    sv.add_argument("--env", default="ant")
+    sv.add_argument("--backend", default="spring")
+    sv.add_argument("--batch", type=int, required=True)
+    sv.add_argument("--steps", type=int, default=100, help="env steps per rollout")
+    sv.add_argument("--shard", action="store_true", help="split the batch over every device")
+    sv.set_defaults(func=cmd_serve)
     return parser.parse_args(argv)
 
 

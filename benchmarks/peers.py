@@ -3,7 +3,8 @@
 * Brax lives in a separate virtualenv (its pinned jax differs from tumble's):
   ``brax_python`` finds that venv's interpreter and ``brax_throughput`` runs
   ``benchmarks/brax_peer.py`` under it in a subprocess, returning the JSON rows
-  it prints.
+  it prints; ``BraxWorker`` keeps one such rollout compiled in its own process
+  and times it call by call, for benchmarks that alternate it with their own.
 * ``mujoco_c_throughput`` times MuJoCo C (the ``mujoco`` python bindings) on one
   thread, in-process.
 
@@ -17,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -102,6 +104,69 @@ def brax_throughput(
         str(repeats),
     ] + (["--shard"] if shard else [])
     return run_brax_peer(args, python=python, xla_flags=xla_flags)
+
+
+class BraxWorker:
+    """Brax's rollout compiled in a process of its own (``brax_peer.py serve``), timed one call at a
+    time on request, so that a benchmark can alternate Brax's calls with its own one by one.
+
+    ``info`` is Brax's row for the batch (``compile_s``: its first call); ``run(seed)`` returns the
+    wall seconds of one more call; ``close()`` returns ``{"nan": bool}`` for the last call's state.
+    While it waits for a request the worker only sleeps on its stdin.
+    """
+
+    def __init__(
+        self,
+        batch: int,
+        steps: int = 100,
+        env: str = "ant",
+        backend: str = "spring",
+        python: str | None = None,
+        xla_flags: str = "",
+        shard: bool = False,
+    ) -> None:
+        python = python or brax_python()
+        if python is None:
+            raise RuntimeError("no Brax venv: set TUMBLE_BRAX_PYTHON")
+        cmd = [python, str(BRAX_PEER_SCRIPT), "serve", "--env", env, "--backend", backend]
+        cmd += ["--batch", str(batch), "--steps", str(steps)] + (["--shard"] if shard else [])
+        self._stderr = tempfile.TemporaryFile(mode="w+")
+        self._proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            env=dict(os.environ, XLA_FLAGS=xla_flags),
+        )
+        self.info = self._read()
+
+    def _read(self) -> dict:
+        while True:
+            line = self._proc.stdout.readline()
+            if not line:
+                self._stderr.seek(0)
+                tail = self._stderr.read()[-2000:]
+                raise RuntimeError(f"brax_peer.py serve exited {self._proc.wait()}:\n{tail}")
+            if line.startswith("{"):
+                return json.loads(line)
+
+    def run(self, seed: int) -> float:
+        """Wall seconds of one rollout call with key ``seed``."""
+        self._proc.stdin.write(f"run {seed}\n")
+        self._proc.stdin.flush()
+        return self._read()["wall"]
+
+    def close(self) -> dict:
+        """Ends the worker; ``{"nan": bool}`` of its last call."""
+        try:
+            self._proc.stdin.write("quit\n")
+            self._proc.stdin.flush()
+            return self._read()
+        finally:
+            self._proc.stdin.close()
+            self._proc.wait(timeout=60)
+            self._stderr.close()
 
 
 def _mujoco_c_run(model, data, ctrls: np.ndarray, substeps: int, reset_every: int) -> float:

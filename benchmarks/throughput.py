@@ -1,16 +1,20 @@
 """Batched env-step throughput of tumble's ant, side by side with Brax.
 
-For each batch size, tumble and Brax (``spring`` backend, in its own venv via a
-subprocess) are timed alternately in the same run, following
-shared/BENCHMARKS.md: env steps per second of a jitted ``lax.scan`` over
-``jax.vmap(step)`` with uniform random controls in [-1, 1], best of
-``--repeats`` calls after the first (compiling) call, whose wall time is
-reported as ``compile_s``. One env (control) step is ``--substeps`` physics
-steps of ``--timestep`` seconds with the control held. The batch is split
-over every JAX device (``devices`` in each row), as tumble's trainers do; on
-the CPU tumble makes one device per core. ``--brax-with-flag`` also times
-Brax given tumble's XLA flags, the same devices and the same split. MuJoCo C
-on one thread is measured once on the same model for context.
+For each batch size, tumble and Brax (``spring`` backend, in its own venv, a
+process kept alive by ``peers.BraxWorker``) are timed in the same run,
+following shared/BENCHMARKS.md: env steps per second of a jitted ``lax.scan``
+over ``jax.vmap(step)`` with uniform random controls in [-1, 1]. Each engine's
+first (compiling) call is made alone and reported as ``compile_s``; then
+``--repeats`` rounds each time one call of every engine in turn, so that the
+calls compared ran seconds apart (``measure_batch``). ``sps`` is the best
+call, ``sps_median`` the median one; ``ratio`` is best against best and
+``ratio_paired`` the median of the per-round ratios. One env (control) step
+is ``--substeps`` physics steps of ``--timestep`` seconds with the control
+held. The batch is split over every JAX device (``devices`` in each row), as
+tumble's trainers do; on the CPU tumble makes one device per core.
+``--brax-with-flag`` also times Brax given tumble's XLA flags, the same
+devices and the same split. MuJoCo C on one thread is measured once on the
+same model for context.
 
 Usage::
 
@@ -38,6 +42,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]  # peers.py; tumble from this checkout
@@ -48,7 +53,7 @@ TIMESTEP = 0.01  # physics step, seconds
 SUBSTEPS = 5  # physics steps per env step: env dt = 0.05 s, as Brax's ant
 STEPS = 100  # env steps per timed rollout
 BATCHES = (1, 64, 1024, 4096)
-REPEATS = 3
+REPEATS = 5  # timed rounds, each one call per engine
 
 
 # --------------------------------------------------------------------------
@@ -76,19 +81,24 @@ def xml_with_timestep(path: Path, timestep: float) -> Path:
 
 
 def env_step_fn(model: Any, substeps: int, unroll: bool) -> Callable:
-    """``(state, ctrl) -> state``: ``substeps`` physics steps, ctrl held."""
+    """``(states, ctrls) -> states`` for a batch: ``substeps`` physics steps of
+    ``vmap(tumble.spring.step)``, ctrl held.
+
+    The substep loop is outside the vmap (``scan(vmap(step))``, as
+    shared/BENCHMARKS.md writes it), so JAX traces the step once; batching a
+    loop that was traced unbatched would walk the step's program a second
+    time (about 0.2 s of the first call)."""
     import tumble
 
-    def physics(state: Any, ctrl: jax.Array) -> Any:
-        return tumble.spring.step(model, state, ctrl)
+    physics = jax.vmap(lambda state, ctrl: tumble.spring.step(model, state, ctrl))
 
-    def env_step(state: Any, ctrl: jax.Array) -> Any:
+    def env_step(states: Any, ctrls: jax.Array) -> Any:
         if unroll:
             for _ in range(substeps):
-                state = physics(state, ctrl)
-            return state
-        body = lambda s, _: (physics(s, ctrl), None)
-        return jax.lax.scan(body, state, None, length=substeps)[0]
+                states = physics(states, ctrls)
+            return states
+        body = lambda s, _: (physics(s, ctrls), None)
+        return jax.lax.scan(body, states, None, length=substeps)[0]
 
     return env_step
 
@@ -105,7 +115,7 @@ def batch_sharding(batch: int) -> Any:
 
 def make_rollout(model: Any, batch: int, steps: int, substeps: int, unroll: bool) -> Callable:
     """Jitted ``(states, key) -> states`` of ``steps`` batched env steps."""
-    step = jax.vmap(env_step_fn(model, substeps, unroll))
+    step = env_step_fn(model, substeps, unroll)
     nu = model.nu
     sharding = batch_sharding(batch)
 
@@ -144,34 +154,63 @@ def timed(fn: Callable, *args: Any) -> tuple[float, Any]:
     return time.perf_counter() - t0, out
 
 
-def tumble_throughput(model: Any, batch: int, steps: int, substeps: int, unroll: bool, repeats: int) -> dict:
-    """tumble's compile seconds, best-of-``repeats`` env steps/s, NaN count."""
-    states = batched_init(model, batch)
-    rollout = make_rollout(model, batch, steps, substeps, unroll)
-    compile_s, final = timed(rollout, states, jax.random.PRNGKey(1))
-    best = float("inf")
-    for i in range(repeats):
-        wall, final = timed(rollout, states, jax.random.PRNGKey(2 + i))
-        best = min(best, wall)
-    return {
-        "devices": len(final.q.sharding.device_set),
-        "compile_s": round(compile_s, 2),
-        "sps": round(batch * steps / best),
-        "nan_envs": count_nan_envs(final),
-    }
-
-
-# --------------------------------------------------------------------------
-# Peers
-
-
-def brax_throughput(batch: int, steps: int, repeats: int, xla_flags: str = "", shard: bool = False) -> dict | None:
-    """Brax ant (spring) at one batch size, or an ``error`` entry."""
+def start_brax(batch: int, steps: int, xla_flags: str = "", shard: bool = False) -> Any:
+    """A ``peers.BraxWorker`` with Brax's ant (spring) compiled at ``batch``, or an ``error`` entry."""
     try:
-        rows = peers.brax_throughput([batch], steps=steps, repeats=repeats, xla_flags=xla_flags, shard=shard)
+        return peers.BraxWorker(batch, steps, xla_flags=xla_flags, shard=shard)
     except Exception as e:  # noqa: BLE001 - report, don't abort the run
         return {"error": str(e)[-500:]}
-    return rows[0] if rows else {"error": "no output"}
+
+
+def speeds(batch: int, steps: int, walls: list[float]) -> dict:
+    """Env steps/s of the best and of the median call."""
+    return {"sps": round(batch * steps / min(walls)), "sps_median": round(batch * steps / float(np.median(walls)))}
+
+
+def measure_batch(model: Any, batch: int, args: argparse.Namespace, peers_on: bool) -> dict:
+    """tumble at one batch size and, with ``peers_on``, Brax (as shipped, and with ``--brax-with-flag``
+    also given tumble's flags, devices and split), their timed calls alternating one by one.
+
+    Each engine's first call (``compile_s``) is made alone. Then each of ``--repeats`` rounds times
+    one tumble call and one call of each Brax worker in turn, so the two sides of every pair ran
+    within seconds of each other: this VM's speed drifts by up to ±20% over minutes, which decided
+    ratios measured a minute apart. ``ratio`` is best against best; ``ratio_paired`` the median over
+    rounds of the per-round ratio.
+    """
+    from tumble import _xla
+
+    states = batched_init(model, batch)
+    rollout = make_rollout(model, batch, args.steps, args.substeps, args.unroll)
+    compile_s, final = timed(rollout, states, jax.random.PRNGKey(1))
+    workers = {}
+    if peers_on:
+        workers["brax"] = start_brax(batch, args.steps)
+        if args.brax_with_flag:
+            workers["brax_flag"] = start_brax(batch, args.steps, " ".join(_xla.flags()), shard=True)
+    live = {name: w for name, w in workers.items() if not isinstance(w, dict)}
+    walls: dict[str, list[float]] = {"tumble": [], **{name: [] for name in live}}
+    for i in range(args.repeats):
+        wall, final = timed(rollout, states, jax.random.PRNGKey(2 + i))
+        walls["tumble"].append(wall)
+        for name, worker in live.items():
+            walls[name].append(worker.run(2 + i))
+    row: dict[str, Any] = {"batch": batch}
+    row["tumble"] = {
+        "devices": len(final.q.sharding.device_set),
+        "compile_s": round(compile_s, 2),
+        **speeds(batch, args.steps, walls["tumble"]),
+        "nan_envs": count_nan_envs(final),
+    }
+    for name, worker in workers.items():
+        suffix = name[len("brax") :]
+        if name not in live:
+            row[name] = worker
+            continue
+        row[name] = {**worker.info, **speeds(batch, args.steps, walls[name]), **worker.close()}
+        row["ratio" + suffix] = ratio(row["tumble"], row[name])
+        per_round = np.array(walls[name]) / np.array(walls["tumble"])
+        row["ratio" + suffix + "_paired"] = round(float(np.median(per_round)), 3)
+    return row
 
 
 def ratio(ours: dict, theirs: dict | None) -> float | None:
@@ -270,23 +309,8 @@ def measure(args: argparse.Namespace, xml: Path) -> dict:
         result["mujoco_c"] = peers.mujoco_c_throughput(xml, substeps=args.substeps)
         log(f"mujoco_c: {result['mujoco_c']}")
     for batch in args.batches:
-        row = {"batch": batch}
-        row["tumble"] = tumble_throughput(model, batch, args.steps, args.substeps, args.unroll, args.repeats)
-        log(f"batch {batch} tumble: {row['tumble']}")
-        if use_peer:
-            # Brax as its users run it, and with tumble's CPU flags (the
-            # device count included) and the batch sharded the same way, so
-            # the ratio cannot come from the flags or the devices alone.
-            row["brax"] = brax_throughput(batch, args.steps, args.repeats)
-            row["ratio"] = ratio(row["tumble"], row["brax"])
-            log(f"batch {batch} brax: {row['brax']}")
-            if args.brax_with_flag:
-                from tumble import _xla
-
-                flags = " ".join(_xla.flags())
-                row["brax_flag"] = brax_throughput(batch, args.steps, args.repeats, flags, shard=True)
-                row["ratio_flag"] = ratio(row["tumble"], row["brax_flag"])
-                log(f"batch {batch} brax with tumble's flags: {row['brax_flag']}")
+        row = measure_batch(model, batch, args, use_peer)
+        log(f"batch {batch}: {json.dumps(row)}")
         result["results"].append(row)
     result["nan"] = any(r["tumble"]["nan_envs"] > 0 for r in result["results"])
     return result

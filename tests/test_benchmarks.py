@@ -190,3 +190,46 @@ def test_child_peak_rss_is_its_own():
         for n in (0, 200)
     ]
     assert (peaks[1] - peaks[0]) / 2**20 == pytest.approx(200, rel=0.1)
+
+
+def test_throughput_pairs_calls_round_by_round(monkeypatch):
+    """measure_batch alternates one tumble call with one Brax call per round and reports the
+    median of the per-round ratios; checked against the ratios written out by hand."""
+    import argparse
+    import types
+
+    from benchmarks import throughput
+
+    tumble_walls = iter([9.0, 1.0, 2.0, 1.0])  # first call (compile), then one per round
+    brax_walls = iter([2.0, 6.0, 3.0])
+    order = []
+
+    def timed(fn, *args):
+        order.append("tumble")
+        return next(tumble_walls), types.SimpleNamespace(
+            q=types.SimpleNamespace(sharding=types.SimpleNamespace(device_set={0}))
+        )
+
+    class FakeBrax:
+        info = {"compile_s": 20.0}
+
+        def run(self, seed):
+            order.append("brax")
+            return next(brax_walls)
+
+        def close(self):
+            return {"nan": False}
+
+    monkeypatch.setattr(throughput, "batched_init", lambda model, batch: None)
+    monkeypatch.setattr(throughput, "make_rollout", lambda *a: None)
+    monkeypatch.setattr(throughput, "timed", timed)
+    monkeypatch.setattr(throughput, "count_nan_envs", lambda states: 0)
+    monkeypatch.setattr(throughput, "start_brax", lambda *a, **k: FakeBrax())
+    args = argparse.Namespace(steps=10, substeps=5, unroll=False, repeats=3, brax_with_flag=False)
+    row = throughput.measure_batch(None, 4, args, peers_on=True)
+    assert order == ["tumble", "tumble", "brax", "tumble", "brax", "tumble", "brax"]
+    assert row["tumble"]["compile_s"] == 9.0
+    assert row["tumble"]["sps"] == 40 and row["tumble"]["sps_median"] == 40  # 4 envs * 10 steps / 1 s
+    assert row["brax"]["sps"] == 20 and row["brax"]["sps_median"] == round(40 / 3)
+    assert row["ratio"] == 2.0
+    assert row["ratio_paired"] == 3.0  # per round: 2/1, 6/2, 3/1

@@ -266,8 +266,14 @@ def _assemble(model, q_idx, q_val, d_idx, d_val, frames, dtype):
         return jnp.zeros(0, dtype), jnp.zeros(0, dtype), DofFrames(z3, z3, z3)
     q_perm = np.argsort(np.concatenate([np.ravel(i) for i in q_idx]))
     d_perm = np.argsort(np.concatenate([np.ravel(i) for i in d_idx]))
-    q = jnp.concatenate([v.reshape(-1) for v in q_val])[q_perm]
-    qd = jnp.concatenate([v.reshape(-1) for v in d_val])[d_perm]
-    cat = lambda k, w: jnp.concatenate([f[k].reshape(-1, w) for f in frames])[d_perm]  # noqa: E731
+    q = _permute(jnp.concatenate([v.reshape(-1) for v in q_val]), q_perm)
+    qd = _permute(jnp.concatenate([v.reshape(-1) for v in d_val]), d_perm)
+    cat = lambda k, w: _permute(jnp.concatenate([f[k].reshape(-1, w) for f in frames]), d_perm)  # noqa: E731
     frames = DofFrames(ang=cat(0, 3), lin=cat(1, 3), point=cat(2, 3))
     return q, qd, frames
+
+
+def _permute(a: jax.Array, perm: np.ndarray) -> jax.Array:
+    """``a[perm]`` for a static permutation, with no gather in the program where it is the identity
+    (the ant's joint groups come in qpos order)."""
+    return a if np.array_equal(perm, np.arange(len(perm))) else a[perm]
