@@ -163,8 +163,12 @@ def start_brax(batch: int, steps: int, xla_flags: str = "", shard: bool = False)
 
 
 def speeds(batch: int, steps: int, walls: list[float]) -> dict:
-    """Env steps/s of the best and of the median call."""
-    return {"sps": round(batch * steps / min(walls)), "sps_median": round(batch * steps / float(np.median(walls)))}
+    """Env steps/s of the best and of the median call, and every call's wall seconds."""
+    return {
+        "sps": round(batch * steps / min(walls)),
+        "sps_median": round(batch * steps / float(np.median(walls))),
+        "walls": [round(w, 4) for w in walls],
+    }
 
 
 def measure_batch(model: Any, batch: int, args: argparse.Namespace, peers_on: bool) -> dict:
