@@ -233,3 +233,30 @@ def test_throughput_pairs_calls_round_by_round(monkeypatch):
     assert row["brax"]["sps"] == 20 and row["brax"]["sps_median"] == round(40 / 3)
     assert row["ratio"] == 2.0
     assert row["ratio_paired"] == 3.0  # per round: 2/1, 6/2, 3/1
+
+
+def test_layout_kernels_agree_with_numpy():
+    """benchmarks/layout.py's two layouts of each kernel compute what numpy does."""
+    from benchmarks import layout
+
+    args = layout.inputs(batch=3)
+    (spd,) = args["inverse"]
+    np.testing.assert_allclose(np.asarray(layout.inverse_major(spd)), np.linalg.inv(spd), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(layout.inverse_minor(layout.batch_last(spd))),
+        layout.batch_last(np.linalg.inv(spd)),
+        rtol=1e-4,
+        atol=1e-6,
+    )
+    v, q = args["rotate"]
+    w, u = q[..., :1], q[..., 1:]
+    t = 2 * np.cross(u, v)
+    expected = v + w * t + np.cross(u, t)  # the quaternion rotation formula, in numpy
+    np.testing.assert_allclose(np.asarray(layout.rotate_major(v, q)), expected, rtol=1e-5, atol=1e-5)
+    minor = layout.rotate_minor(layout.vectors_last(v), layout.vectors_last(q))
+    np.testing.assert_allclose(np.asarray(minor), layout.vectors_last(expected), rtol=1e-5, atol=1e-5)
+    m, v = args["mat_vec"]
+    expected = np.einsum("bnij,bnj->bni", m, v)
+    np.testing.assert_allclose(np.asarray(layout.mat_vec_major(m, v)), expected, rtol=1e-5, atol=1e-5)
+    minor = layout.mat_vec_minor(layout.batch_last_matrix(m), layout.vectors_last(v))
+    np.testing.assert_allclose(np.asarray(minor), layout.vectors_last(expected), rtol=1e-5, atol=1e-5)
