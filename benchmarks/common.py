@@ -98,6 +98,14 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+def print_json(result: dict, path: Path | None = None) -> None:
+    """Prints ``result`` as indented JSON and, given ``path``, also writes it there."""
+    text = json.dumps(to_jsonable(result), indent=2)
+    print(text)
+    if path is not None:
+        path.write_text(text + "\n")
+
+
 def output_paths(name: str, quick: bool) -> tuple[Path, Path]:
     """``docs/results/NAME[-quick].json`` and ``docs/plots/NAME[-quick].png``."""
     stem = f"{name}-quick" if quick else name

@@ -26,7 +26,6 @@ results (they compute the same numbers).
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -172,10 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     result = common.stamp({"batch": args.batch, "calls": CALLS, "kernels": measure(args.batch)}, "layout", False)
     result["devices"] = 1
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
+    common.print_json(result, args.json)
 
 
 if __name__ == "__main__":
