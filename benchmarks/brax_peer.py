@@ -18,12 +18,11 @@ Usage::
 ``--repeats`` calls of a jitted ``lax.scan`` over ``jax.vmap(env.step)`` with
 actions uniform in [-1, 1]; ``compile_s`` is the wall time of the first call
 (trace + compile + one run). ``dt`` is the env's control step in seconds.
-``--shard`` splits the batch over every device the process has (``devices``
-in the row; several CPU devices need ``XLA_FLAGS``).
-
 ``serve`` compiles one batch size's rollout, prints that row without ``sps``,
 then times one call per ``run SEED`` line on stdin, printing ``{"wall": s}``
-for each, and ``{"nan": bool}`` on ``quit`` (or end of input). A benchmark
+for each, and ``{"nan": bool}`` on ``quit`` (or end of input). Its
+``--shard`` splits the batch over every device the process has (``devices``
+in the row; several CPU devices need ``XLA_FLAGS``). A benchmark
 uses it to alternate Brax's calls one by one with its own
 (``peers.BraxWorker``): on a shared machine whose speed drifts over minutes,
 only calls made side by side compare.
@@ -87,8 +86,15 @@ def has_nan(tree: Any) -> bool:
     return any(bool(jnp.isnan(x).any()) for x in leaves if jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating))
 
 
-def throughput_one(env: Any, batch: int, steps: int, repeats: int, shard: bool = False) -> dict:
-    """Compile time and best-of-``repeats`` env steps/s at one batch size."""
+def header(args: argparse.Namespace) -> dict:
+    """The fields every row starts with: the env, the backend and the versions."""
+    return {"env": args.env, "backend": args.backend, "brax": brax.__version__, "jax": jax.__version__}
+
+
+def compiled(env: Any, batch: int, steps: int, shard: bool = False) -> tuple[Callable, Any, dict, Any]:
+    """The rollout at ``batch`` after its first call: ``(rollout, start state, row, first output)``,
+    the row holding ``batch``, ``devices``, ``T``, ``dt`` and the first call's wall time
+    ``compile_s``."""
     reset = jax.jit(jax.vmap(env.reset))
     state = jax.block_until_ready(reset(jax.random.split(jax.random.PRNGKey(0), batch)))
     sharding = batch_sharding(batch) if shard else None
@@ -96,38 +102,28 @@ def throughput_one(env: Any, batch: int, steps: int, repeats: int, shard: bool =
         state = jax.device_put(state, sharding)
     rollout = make_rollout(env, batch, steps, sharding)
     compile_s, out = timed(rollout, state, jax.random.PRNGKey(1))
-    best = min(timed(rollout, state, jax.random.PRNGKey(2 + i))[0] for i in range(repeats))
-    return {
+    row = {
         "batch": batch,
         "devices": len(sharding.device_set) if sharding is not None else 1,
         "T": steps,
         "dt": float(env.dt),
         "compile_s": round(compile_s, 2),
-        "sps": round(batch * steps / best),
-        "nan": has_nan(out),
     }
+    return rollout, state, row, out
+
+
+def throughput_one(env: Any, batch: int, steps: int, repeats: int) -> dict:
+    """Compile time and best-of-``repeats`` env steps/s at one batch size."""
+    rollout, state, row, out = compiled(env, batch, steps)
+    best = min(timed(rollout, state, jax.random.PRNGKey(2 + i))[0] for i in range(repeats))
+    return {**row, "sps": round(batch * steps / best), "nan": has_nan(out)}
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
     """Compiles one rollout, then times one call per ``run SEED`` line of stdin."""
     env = envs.get_environment(args.env, backend=args.backend)
-    batch = args.batch
-    reset = jax.jit(jax.vmap(env.reset))
-    state = jax.block_until_ready(reset(jax.random.split(jax.random.PRNGKey(0), batch)))
-    sharding = batch_sharding(batch) if args.shard else None
-    if sharding is not None:
-        state = jax.device_put(state, sharding)
-    rollout = make_rollout(env, batch, args.steps, sharding)
-    compile_s, out = timed(rollout, state, jax.random.PRNGKey(1))
-    row = {"env": args.env, "backend": args.backend, "brax": brax.__version__, "jax": jax.__version__}
-    row.update(
-        batch=batch,
-        devices=len(sharding.device_set) if sharding is not None else 1,
-        T=args.steps,
-        dt=float(env.dt),
-        compile_s=round(compile_s, 2),
-    )
-    print(json.dumps(row), flush=True)
+    rollout, state, row, out = compiled(env, args.batch, args.steps, args.shard)
+    print(json.dumps({**header(args), **row}), flush=True)
     for line in sys.stdin:
         words = line.split()
         if not words or words[0] != "run":
@@ -141,14 +137,7 @@ def cmd_throughput(args: argparse.Namespace) -> None:
     """Prints one JSON line per batch size (flushed, so a parent can stream)."""
     env = envs.get_environment(args.env, backend=args.backend)
     for batch in args.batches:
-        row = {
-            "env": args.env,
-            "backend": args.backend,
-            "brax": brax.__version__,
-            "jax": jax.__version__,
-        }
-        row.update(throughput_one(env, batch, args.steps, args.repeats, args.shard))
-        print(json.dumps(row), flush=True)
+        print(json.dumps({**header(args), **throughput_one(env, batch, args.steps, args.repeats)}), flush=True)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -165,7 +154,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     tp.add_argument("--steps", type=int, default=100, help="env steps per rollout")
     tp.add_argument("--repeats", type=int, default=3, help="timed calls; best kept")
-    tp.add_argument("--shard", action="store_true", help="split the batch over every device")
     tp.set_defaults(func=cmd_throughput)
     sv = sub.add_parser("serve", help="compile one batch size, then time calls on request")
     sv.add_argument("--env", default="ant")

@@ -84,12 +84,8 @@ def brax_throughput(
     python: str | None = None,
     repeats: int = 3,
     xla_flags: str = "",
-    shard: bool = False,
 ) -> list[dict]:
-    """Brax env steps/s and compile seconds, one row per batch size.
-
-    ``shard``: split the batch over every device the subprocess has (give it
-    several CPU devices with ``xla_flags``), as tumble's benchmarks do."""
+    """Brax env steps/s and compile seconds, one row per batch size."""
     args = [
         "throughput",
         "--env",
@@ -102,7 +98,7 @@ def brax_throughput(
         str(steps),
         "--repeats",
         str(repeats),
-    ] + (["--shard"] if shard else [])
+    ]
     return run_brax_peer(args, python=python, xla_flags=xla_flags)
 
 

@@ -75,8 +75,9 @@ def _side(model, jacs, hinv, body: np.ndarray, r: jax.Array, directions) -> tupl
     ``g^T H^-1 g`` is taken from the dense rows (nv^2 products each) rather
     than from each row's chain block of ``H^-1`` (kmax^2 entries): the block
     is a gather of scattered entries, and XLA's CPU gathers cost more than
-    the products they save (ant, batch 1024: the step 1-3% faster, measured
-    side by side in one process; the same states to 2e-6).
+    the products they save (ant, batch 1024: the step 0.6-5% faster by the
+    statistic, in two side-by-side runs in one process; the same states to
+    2e-6).
     """
     jb = jacs[np.maximum(body, 0)]
     rows, k = [], []
