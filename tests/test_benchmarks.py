@@ -243,8 +243,8 @@ def test_layout_kernels_agree_with_numpy():
     (spd,) = args["inverse"]
     np.testing.assert_allclose(np.asarray(layout.inverse_major(spd)), np.linalg.inv(spd), rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(
-        np.asarray(layout.inverse_minor(layout.batch_last(spd))),
-        layout.batch_last(np.linalg.inv(spd)),
+        np.asarray(layout.inverse_minor(layout.per_matrix(spd))),
+        layout.per_matrix(np.linalg.inv(spd)),
         rtol=1e-4,
         atol=1e-6,
     )
@@ -253,10 +253,10 @@ def test_layout_kernels_agree_with_numpy():
     t = 2 * np.cross(u, v)
     expected = v + w * t + np.cross(u, t)  # the quaternion rotation formula, in numpy
     np.testing.assert_allclose(np.asarray(layout.rotate_major(v, q)), expected, rtol=1e-5, atol=1e-5)
-    minor = layout.rotate_minor(layout.vectors_last(v), layout.vectors_last(q))
-    np.testing.assert_allclose(np.asarray(minor), layout.vectors_last(expected), rtol=1e-5, atol=1e-5)
+    minor = layout.rotate_minor(layout.batch_last(v), layout.batch_last(q))
+    np.testing.assert_allclose(np.asarray(minor), layout.batch_last(expected), rtol=1e-5, atol=1e-5)
     m, v = args["mat_vec"]
     expected = np.einsum("bnij,bnj->bni", m, v)
     np.testing.assert_allclose(np.asarray(layout.mat_vec_major(m, v)), expected, rtol=1e-5, atol=1e-5)
-    minor = layout.mat_vec_minor(layout.batch_last_matrix(m), layout.vectors_last(v))
-    np.testing.assert_allclose(np.asarray(minor), layout.vectors_last(expected), rtol=1e-5, atol=1e-5)
+    minor = layout.mat_vec_minor(layout.batch_last(m), layout.batch_last(v))
+    np.testing.assert_allclose(np.asarray(minor), layout.batch_last(expected), rtol=1e-5, atol=1e-5)
