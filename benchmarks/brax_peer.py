@@ -17,7 +17,7 @@ Usage::
 ``sps`` is env steps per second, ``batch * T / best wall seconds`` over
 ``--repeats`` calls of a jitted ``lax.scan`` over ``jax.vmap(env.step)`` with
 actions uniform in [-1, 1]; ``compile_s`` is the wall time of the first call
-(trace + compile + one run). ``dt`` is the env's control step in seconds.
+(trace + compile + one run), and ``first_call`` its stages timed apart. ``dt`` is the env's control step in seconds.
 ``serve`` compiles one batch size's rollout, prints that row without ``sps``,
 then times one call per ``run SEED`` line on stdin, printing ``{"wall": s}``
 for each, and ``{"nan": bool}`` on ``quit`` (or end of input). Its
@@ -41,6 +41,7 @@ import brax
 import jax
 import jax.numpy as jnp
 from brax import envs
+from stages import first_call
 
 
 def batch_sharding(batch: int) -> Any:
@@ -93,21 +94,21 @@ def header(args: argparse.Namespace) -> dict:
 
 def compiled(env: Any, batch: int, steps: int, shard: bool = False) -> tuple[Callable, Any, dict, Any]:
     """The rollout at ``batch`` after its first call: ``(rollout, start state, row, first output)``,
-    the row holding ``batch``, ``devices``, ``T``, ``dt`` and the first call's wall time
-    ``compile_s``."""
+    the row holding ``batch``, ``devices``, ``T``, ``dt``, the first call's wall time
+    ``compile_s`` and its stages ``first_call`` (``stages.first_call``)."""
     reset = jax.jit(jax.vmap(env.reset))
     state = jax.block_until_ready(reset(jax.random.split(jax.random.PRNGKey(0), batch)))
     sharding = batch_sharding(batch) if shard else None
     if sharding is not None:
         state = jax.device_put(state, sharding)
-    rollout = make_rollout(env, batch, steps, sharding)
-    compile_s, out = timed(rollout, state, jax.random.PRNGKey(1))
+    rollout, wall, out, stages = first_call(make_rollout(env, batch, steps, sharding), state, jax.random.PRNGKey(1))
     row = {
         "batch": batch,
         "devices": len(sharding.device_set) if sharding is not None else 1,
         "T": steps,
         "dt": float(env.dt),
-        "compile_s": round(compile_s, 2),
+        "compile_s": round(wall, 2),
+        "first_call": stages,
     }
     return rollout, state, row, out
 

@@ -4,7 +4,10 @@ For each batch size, tumble and Brax (``spring`` backend, in its own venv, a
 process kept alive by ``peers.BraxWorker``) are timed in the same run,
 following shared/BENCHMARKS.md: env steps per second of a jitted ``lax.scan``
 over ``jax.vmap(step)`` with uniform random controls in [-1, 1]. Each engine's
-first (compiling) call is made alone and reported as ``compile_s``; then
+first (compiling) call is made alone and reported as ``compile_s``, with its
+stages timed apart in ``first_call`` (trace, lowering, XLA's compile, the
+first run; ``compile_only_s`` is the compile without the run) and the
+ratios ``first_call_ratio`` and ``compile_only_ratio`` (tumble / Brax); then
 ``--repeats`` rounds each time one call of every engine in turn, so that the
 calls compared ran seconds apart (``measure_batch``). ``sps`` is the best
 call, ``sps_median`` the median one; ``ratio`` is best against best and
@@ -47,6 +50,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]  # peers.py; tumble from this checkout
 import peers  # noqa: E402
+from stages import first_call  # noqa: E402
 
 ANT_XML = HERE.parent / "tumble" / "assets" / "ant.xml"
 TIMESTEP = 0.01  # physics step, seconds
@@ -184,8 +188,8 @@ def measure_batch(model: Any, batch: int, args: argparse.Namespace, peers_on: bo
     from tumble import _xla
 
     states = batched_init(model, batch)
-    rollout = make_rollout(model, batch, args.steps, args.substeps, args.unroll)
-    compile_s, final = timed(rollout, states, jax.random.PRNGKey(1))
+    jitted = make_rollout(model, batch, args.steps, args.substeps, args.unroll)
+    rollout, compile_s, final, stages = first_call(jitted, states, jax.random.PRNGKey(1))
     workers = {}
     if peers_on:
         workers["brax"] = start_brax(batch, args.steps)
@@ -202,6 +206,7 @@ def measure_batch(model: Any, batch: int, args: argparse.Namespace, peers_on: bo
     row["tumble"] = {
         "devices": len(final.q.sharding.device_set),
         "compile_s": round(compile_s, 2),
+        "first_call": stages,
         **speeds(batch, args.steps, walls["tumble"]),
         "nan_envs": count_nan_envs(final),
     }
@@ -212,6 +217,10 @@ def measure_batch(model: Any, batch: int, args: argparse.Namespace, peers_on: bo
             continue
         row[name] = {**worker.info, **speeds(batch, args.steps, walls[name]), **worker.close()}
         row["ratio" + suffix] = ratio(row["tumble"], row[name])
+        row["first_call_ratio" + suffix] = round(row["tumble"]["compile_s"] / row[name]["compile_s"], 3)
+        theirs = row[name].get("first_call", {}).get("compile_only_s")
+        if theirs:
+            row["compile_only_ratio" + suffix] = round(stages["compile_only_s"] / theirs, 3)
         per_round = np.array(walls[name]) / np.array(walls["tumble"])
         row["ratio" + suffix + "_paired"] = round(float(np.median(per_round)), 3)
     return row

@@ -211,7 +211,7 @@ def test_throughput_pairs_calls_round_by_round(monkeypatch):
         )
 
     class FakeBrax:
-        info = {"compile_s": 20.0}
+        info = {"compile_s": 20.0, "first_call": {"compile_only_s": 12.0}}
 
         def run(self, seed):
             order.append("brax")
@@ -222,6 +222,8 @@ def test_throughput_pairs_calls_round_by_round(monkeypatch):
 
     monkeypatch.setattr(throughput, "batched_init", lambda model, batch: None)
     monkeypatch.setattr(throughput, "make_rollout", lambda *a: None)
+    stages = {"compile_only_s": 6.0}
+    monkeypatch.setattr(throughput, "first_call", lambda fn, *a: (fn, *timed(fn, *a), stages))
     monkeypatch.setattr(throughput, "timed", timed)
     monkeypatch.setattr(throughput, "count_nan_envs", lambda states: 0)
     monkeypatch.setattr(throughput, "start_brax", lambda *a, **k: FakeBrax())
@@ -233,6 +235,7 @@ def test_throughput_pairs_calls_round_by_round(monkeypatch):
     assert row["brax"]["sps"] == 20 and row["brax"]["sps_median"] == round(40 / 3)
     assert row["ratio"] == 2.0
     assert row["ratio_paired"] == 3.0  # per round: 2/1, 6/2, 3/1
+    assert row["first_call_ratio"] == 0.45 and row["compile_only_ratio"] == 0.5
 
 
 def test_layout_kernels_agree_with_numpy():
