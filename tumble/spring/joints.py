@@ -85,29 +85,34 @@ def impulses(model: Model, lk: Links, x: Transform, b: Bodies) -> tuple[jax.Arra
     """
     dt = model.opt.timestep
     c, p = lk.body, lk.parent
+    n = len(c)
     dtype = x.pos.dtype
+    # Child and parent side by side, (2, nlink, ...): one gather per quantity
+    # and one kernel per formula for both sides (a parent of -1 is the world:
+    # at rest, infinitely heavy).
+    both = np.concatenate([c, p])
+    zeros3 = jnp.zeros(3, dtype)
+
+    def pair(a, fill):
+        return math.gather_rows(a, both, fill).reshape((2, n) + a.shape[1:])
+
+    com, vel, ang = pair(b.com, zeros3), pair(b.vel, zeros3), pair(b.ang, zeros3)
+    inv_mass, inv_inertia = pair(b.inv_mass, 0.0), pair(b.inv_inertia, jnp.zeros((3, 3), dtype))
     ident = jnp.array([1.0, 0.0, 0.0, 0.0], dtype)
-    prot, ppos = math.gather_rows(x.rot, p, ident), math.gather_rows(x.pos, p, jnp.zeros(3))
-    pcom, pvel, pang = (
-        math.gather_rows(b.com, p, jnp.zeros(3)),
-        math.gather_rows(b.vel, p, jnp.zeros(3)),
-        math.gather_rows(b.ang, p, jnp.zeros(3)),
-    )
-    p_im, p_ii = math.gather_rows(b.inv_mass, p, 0.0), math.gather_rows(b.inv_inertia, p, jnp.zeros((3, 3)))
+    prot, ppos = math.gather_rows(x.rot, p, ident), math.gather_rows(x.pos, p, zeros3)
     crot, cpos = x.rot[c], x.pos[c]
     rot0 = math.quat_mul(prot, model.body_quat[c])
     pos0 = ppos + math.rotate(model.body_pos[c], prot)
-    local_anchor = math.gather_rows(model.jnt_pos, lk.anchor_joint, jnp.zeros(3))
-    anchor_c = cpos + math.rotate(local_anchor, crot)
-    anchor_p = pos0 + math.rotate(local_anchor, rot0)
+    local_anchor = math.gather_rows(model.jnt_pos, lk.anchor_joint, zeros3)
+    anchors = jnp.stack([cpos, pos0]) + math.rotate(local_anchor, jnp.stack([crot, rot0]))
+    anchor_c, anchor_p = anchors[0], anchors[1]
 
     # Linear: hold the anchor, except along slide axes (fixed in the parent frame).
-    rc, rp = anchor_c - b.com[c], anchor_c - pcom
-    v_rel = (b.vel[c] + math.cross(b.ang[c], rc)) - (pvel + math.cross(pang, rp))
+    r = anchor_c - com  # (2, nlink, 3): the anchor from the child's and the parent's COM
+    v = vel + math.cross(ang, r)
+    v_rel = v[0] - v[1]
     eye = jnp.eye(3, dtype=dtype)
-    k_lin = (
-        (b.inv_mass[c] + p_im)[:, None, None] * eye + _skew_sandwich(rc, b.inv_inertia[c]) + _skew_sandwich(rp, p_ii)
-    )
+    k_lin = (inv_mass[0] + inv_mass[1])[:, None, None] * eye + jnp.sum(_skew_sandwich(r, inv_inertia), 0)
     target = -(model.opt.joint_position_gain / dt) * (anchor_c - anchor_p) - model.opt.joint_velocity_gain * v_rel
     if (lk.slides >= 0).any():
         slide_axes = math.rotate(math.gather_rows(model.jnt_axis, lk.slides, jnp.zeros(3)), rot0[:, None])
@@ -118,8 +123,8 @@ def impulses(model: Model, lk: Links, x: Transform, b: Bodies) -> tuple[jax.Arra
 
     # Angular: error rotation of the child relative to its parent on the locked
     # directions, one closed form per kind of lock (static groups of links).
-    k_ang = b.inv_inertia[c] + p_ii
-    w_rel = b.ang[c] - pang
+    k_ang = inv_inertia[0] + inv_inertia[1]
+    w_rel = ang[0] - ang[1]
     parts, order = [], []
     for kind, mask in (("all", lk.lock_all), ("two", lk.lock_two), ("one", lk.lock_one)):
         idx = np.nonzero(mask)[0]
@@ -149,16 +154,15 @@ def _angular(model: Model, lk: Links, kind: str, idx: np.ndarray, rot0, crot, k_
         return math.mat_vec(math.inv3(k_ang), -gain_p * 2.0 * q_err[:, 1:] - gain_v * w_rel)
     local_first = model.jnt_axis[lk.first_hinge[idx]]
     local_last = model.jnt_axis[lk.last_hinge[idx]]
-    a_first = math.rotate(local_first, rot0)
-    a_last = math.rotate(local_last, crot)
+    axes = math.rotate(jnp.stack([local_first, local_last]), jnp.stack([rot0, crot]))
+    a_first, a_last = axes[0], axes[1]
     if kind == "two":
         # One hinge: both directions normal to the axis are locked. The impulse
         # K^-1 t - K^-1 a (a.K^-1 t) / (a.K^-1 a) has no part along the axis and
         # gives exactly the target on the locked plane.
         error = math.cross(a_first, a_last)
         target = -gain_p * error - gain_v * (w_rel - math.dot(a_first, w_rel)[:, None] * a_first)
-        k_inv = math.inv3(k_ang)
-        kt, ka = math.mat_vec(k_inv, target), math.mat_vec(k_inv, a_first)
+        kt, ka = math.mat_vec(math.inv3(k_ang), jnp.stack([target, a_first]))
         return kt - ka * (math.dot(a_first, kt) / math.dot(a_first, ka))[:, None]
     # Two hinges: only the direction normal to both axes is locked, holding
     # their angle at its rest value.
