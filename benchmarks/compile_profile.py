@@ -7,7 +7,8 @@ a ``jax.named_scope`` and XLA dumping its modules, then attributes every
 kernel of the compiled program to a stage through the ``op_name`` of its
 root instruction. For each stage it reports the lines of LLVM IR that XLA
 generated (after LLVM's optimisation), the kernels and the HLO instructions;
-``rollout`` is what lies outside the step (random controls, the loops).
+``step`` is the step's own code between those stages and ``rollout`` what
+lies outside the step (random controls, the loops).
 
 Usage::
 
@@ -36,11 +37,15 @@ from benchmarks import common, throughput
 from benchmarks.stages import first_call
 from tumble import kinematics
 from tumble.collision import driver
-from tumble.spring import articulated, contacts, forces, joints, pipeline
+from tumble.spring import articulated, contacts, fluid, forces, joints, pipeline
 from tumble.spring import bodies as bodies_lib
 
-# (module, function, stage name): what spring.step calls, each wrapped in a named scope.
+# (module, function, stage name): spring.step, and what it calls, each wrapped in a named scope;
+# a kernel belongs to the innermost one ("step": the step's own code between the stages).
 STAGES = (
+    (tumble.spring, "step", "step"),
+    (pipeline, "_approach", "bounce_rates"),
+    (fluid, "apply", "fluid"),
     (bodies_lib, "from_state", "body_state"),
     (driver, "collide", "collision"),
     (forces, "actuator_force", "actuators"),
@@ -72,12 +77,12 @@ def scoped(fn, name: str):
 
 
 def stage_of(hlo_text: str) -> dict[str, str]:
-    """Instruction name -> stage, from the first stage marker in each instruction's ``op_name``
+    """Instruction name -> stage, from the innermost stage marker in each instruction's ``op_name``
     (``rollout`` where there is none)."""
     out = {}
     for m in re.finditer(r"^\s*(?:ROOT )?%?([\w.\-]+) = .*?op_name=\"([^\"]*)\"", hlo_text, re.M):
         marks = re.findall(MARK + r"(\w+)", m.group(2))
-        out.setdefault(m.group(1), marks[0] if marks else "rollout")
+        out.setdefault(m.group(1), marks[-1] if marks else "rollout")
     return out
 
 

@@ -267,13 +267,13 @@ def test_layout_kernels_agree_with_numpy():
 
 def test_compile_profile_attributes_kernels_to_stages():
     """benchmarks/compile_profile.py maps each generated function to the stage named in its HLO
-    instruction's op_name and sums its IR lines; checked on a hand-written HLO and IR pair."""
+    instruction's op_name (the innermost stage) and sums its IR lines; checked on a hand-written HLO and IR pair."""
     from benchmarks import compile_profile as cp
 
     hlo = "\n".join(
         [
             '  %add_fusion = f32[4]{0} fusion(%p), kind=kLoop, metadata={op_name="jit(r)/vmap(stage__collision)/add"}',
-            '  ROOT %mul_fusion.1 = f32[4]{0} fusion(%a), metadata={op_name="jit(r)/stage__joint_springs/mul"}',
+            '  ROOT %mul_fusion.1 = f32[4]{0} fusion(%a), metadata={op_name="j/stage__step/stage__joint_springs/m"}',
             '  %while.3 = (f32[4]{0}) while(%t), metadata={op_name="jit(r)/while"}',
         ]
     )
