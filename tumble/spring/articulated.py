@@ -281,7 +281,7 @@ def inverse(model: Model, h: jax.Array) -> jax.Array:
 
 
 def dense_rows(model: Model, rows: jax.Array, body: np.ndarray) -> jax.Array:
-    """(m, nv) generalized rows from per-chain rows ``(m, kmax)`` on bodies ``body (m,)`` (static; -1: none).
+    """(..., m, nv) generalized rows from per-chain rows ``(..., m, kmax)`` on bodies ``body (m,)`` (static; -1: none).
 
     Entry ``[i, p]`` of ``rows`` belongs to dof ``body_chains[body[i], p]``;
     the spreading is a product with a static 0/1 table, which fuses with its

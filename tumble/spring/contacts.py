@@ -84,9 +84,7 @@ def _side(model, jacs, hinv, body: np.ndarray, r: jax.Array, dirs: jax.Array) ->
     jb = jacs[np.maximum(body, 0)]  # (m, kmax, 6)
     wrench = jnp.concatenate([math.cross(r[None], dirs), dirs], -1)  # (3, m, 6)
     per_chain = jnp.sum(jb[None] * wrench[:, :, None, :], -1)  # (3, m, kmax)
-    chains = articulated.body_chains(model)[np.maximum(body, 0)]
-    onehot = (chains[..., None] == np.arange(model.nv)) & (np.asarray(body) >= 0)[:, None, None]
-    g = jnp.sum(per_chain[..., None] * jnp.asarray(onehot, per_chain.dtype), -2)  # (3, m, nv)
+    g = articulated.dense_rows(model, per_chain, body)  # (3, m, nv)
     return g, jnp.sum(g * _times(hinv, g), -1)
 
 
