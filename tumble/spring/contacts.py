@@ -85,12 +85,7 @@ def _side(model, jacs, hinv, body: np.ndarray, r: jax.Array, dirs: jax.Array) ->
     wrench = jnp.concatenate([math.cross(r[None], dirs), dirs], -1)  # (3, m, 6)
     per_chain = jnp.sum(jb[None] * wrench[:, :, None, :], -1)  # (3, m, kmax)
     g = articulated.dense_rows(model, per_chain, body)  # (3, m, nv)
-    return g, jnp.sum(g * _times(hinv, g), -1)
-
-
-def _times(hinv: jax.Array, g: jax.Array) -> jax.Array:
-    """``H^-1 g`` for rows ``g (..., nv)`` (``H`` is symmetric), as a product and a sum that fuse."""
-    return jnp.sum(hinv * g[..., None, :], -1)
+    return g, jnp.sum(g * articulated.times(hinv, g), -1)
 
 
 def solve(
@@ -182,7 +177,7 @@ def solve(
 
     def one_pass(_, carry):
         p, lam = carry
-        qd = qd_free + _times(hinv, generalized(p, limits(lam)))
+        qd = qd_free + articulated.times(hinv, generalized(p, limits(lam)))
         v = contact_velocity(qd)
         pn = jnp.maximum(p[0] + (target - v[0]) / kk[0], 0.0) * active
         pt = p[1:] - v[1:] / kk[1:]
@@ -202,5 +197,5 @@ def solve(
     # (paired, in one process: 0.99-1.06x), with the same states.
     p, lam = jax.lax.fori_loop(0, model.opt.contact_iterations, one_pass, (p, lam))
     limit = limits(lam)
-    qd = qd_free + _times(hinv, generalized(p, limit))
+    qd = qd_free + articulated.times(hinv, generalized(p, limit))
     return qd, jnp.sum(p[..., None] * dirs, 0), limit

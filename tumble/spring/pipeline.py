@@ -138,7 +138,7 @@ def step(model: Model, state: State, ctrl: jax.Array) -> State:
     momentum = jnp.concatenate([articulated.world_inertia_times(model, b, b.ang), _mass(model, b) * b.vel], -1)
     qf = qf_act + forces.passive_qf(model, state.q)
     rhs = articulated.generalized(model, jacs, momentum) + model.dof_armature * state.joint_rate + dt * qf
-    qd_free = jnp.sum(hinv * rhs, -1)
+    qd_free = articulated.times(hinv, rhs)
     # Contacts and limits through the same inertia, then the bodies move as the joints say.
     qd, impulse, limit = contacts.solve(
         model, contact, state.contact.impulse, b, jacs, hinv, qd_free, state.q, _approach(model, b, jacs, hinv, qd_free)
@@ -180,7 +180,7 @@ def _approach(model: Model, b: bodies_lib.Bodies, jacs, hinv, qd_free) -> jax.Ar
     if not isinstance(e, jax.core.Tracer) and not np.asarray(e).any():
         return None
     kick = jnp.concatenate([jnp.zeros_like(b.vel), _mass(model, b) * (model.opt.timestep * model.opt.gravity)], -1)
-    return qd_free - jnp.sum(hinv * articulated.generalized(model, jacs, kick), -1)
+    return qd_free - articulated.times(hinv, articulated.generalized(model, jacs, kick))
 
 
 def _mass(model: Model, b: bodies_lib.Bodies) -> jax.Array:
