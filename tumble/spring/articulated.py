@@ -243,6 +243,64 @@ def dense(model: Model, h: jax.Array) -> jax.Array:
     return lower + lower.T - jnp.diag(jnp.diagonal(lower))
 
 
+def _sweeps(model: Model) -> tuple[np.ndarray, list[tuple[int, int, list[tuple[int, int, int]]]]]:
+    """The elimination plan of ``inverse`` (static).
+
+    Returns the dof order and, per sweep, its range ``[lo, hi)`` in that order
+    and its groups ``(start, count, size)``: ``count`` consecutive diagonal
+    blocks of ``size`` dofs (one block per body) starting at ``start``.
+
+    A sweep takes every body of one height (the longest way down to a leaf
+    body), leaves first. Bodies of one height are never each other's
+    ancestors, so their block of ``H`` is block diagonal, one block per body
+    (its dofs: 6 for a free joint, 3 for a ball, one per hinge or slide).
+    The dofs are ordered by height, then block size, then body, so that each
+    sweep and each group is a contiguous range.
+    """
+    body = dof_body(model)
+    owners = sorted(set(int(b) for b in body))
+    height = {b: 0 for b in owners}
+    parent = dof_parent(model)
+    # A body's height: one more than its highest child body with dofs (dofs come in tree order,
+    # children after parents, so a reverse pass sees every child first).
+    for i in range(model.nv - 1, -1, -1):
+        p = parent[i]
+        if p >= 0 and body[p] != body[i]:
+            height[int(body[p])] = max(height[int(body[p])], height[int(body[i])] + 1)
+    size = {b: int(np.sum(body == b)) for b in owners}
+    ordered = sorted(owners, key=lambda b: (height[b], size[b], b))
+    order = np.concatenate([np.nonzero(body == b)[0] for b in ordered]) if owners else np.zeros(0, np.int64)
+    sweeps, pos = [], 0
+    for hgt in sorted(set(height.values())):
+        level = [b for b in ordered if height[b] == hgt]
+        lo, groups = pos, []
+        for k in sorted(set(size[b] for b in level)):
+            count = sum(1 for b in level if size[b] == k)
+            groups.append((pos, count, k))
+            pos += count * k
+        sweeps.append((lo, pos, groups))
+    return order, sweeps
+
+
+def _spd_inverse(m: jax.Array) -> jax.Array:
+    """Inverses of symmetric positive definite ``(..., k, k)`` matrices: closed form up to 3x3,
+    larger ones by their 2x2 block Schur complement (a free joint's 6x6 as two 3x3 inverses)."""
+    k = m.shape[-1]
+    if k == 1:
+        return 1.0 / m
+    if k <= 3:
+        return _small_inverse(m)
+    a = k // 2
+    p, q, r = m[..., :a, :a], m[..., :a, a:], m[..., a:, a:]
+    p_inv = _spd_inverse(p)
+    pq = jnp.sum(p_inv[..., :, :, None] * q[..., None, :, :], -2)  # P^-1 Q
+    s_inv = _spd_inverse(r - jnp.sum(q[..., :, :, None] * pq[..., :, None, :], -3))  # (R - Q^T P^-1 Q)^-1
+    off = -jnp.sum(pq[..., :, :, None] * s_inv[..., None, :, :], -2)  # -P^-1 Q S^-1
+    top = p_inv - jnp.sum(off[..., :, None, :] * pq[..., None, :, :], -1)  # P^-1 + P^-1 Q S^-1 Q^T P^-1
+    bottom = jnp.concatenate([jnp.swapaxes(off, -1, -2), s_inv], -1)
+    return jnp.concatenate([jnp.concatenate([top, off], -1), bottom], -2)
+
+
 def inverse(model: Model, h: jax.Array) -> jax.Array:
     """(nv, nv) ``H^-1`` of the joint-space inertia ``h`` (``inertia``'s rows of ancestors).
 
@@ -252,29 +310,34 @@ def inverse(model: Model, h: jax.Array) -> jax.Array:
     hundred numbers, while each solve is a pass over the tree's depth levels,
     a chain of gathers and scatters that cost far more than their arithmetic.
 
-    Inverted by symmetric sweeps (Gauss-Jordan elimination, which needs no
-    pivoting on a positive definite matrix), one per depth of the dof tree,
-    deepest first. Dofs at one depth are never each other's ancestors, so
-    their block of ``H`` is diagonal, and eliminating leaves first keeps it
-    so (no fill-in outside ancestors): one sweep eliminates the whole depth.
-    The dofs are ordered by depth, so that each sweep writes its pivots'
+    Inverted by block sweeps (block Gauss-Jordan elimination, which needs no
+    pivoting on a positive definite matrix), one per height of the body tree,
+    leaves first (``_sweeps``). A sweep on the dofs ``P`` sets
+    ``a[P, P] <- -a[P, P]^-1``, ``a[:, P] <- a[:, P] a[P, P]^-1`` (and its
+    transpose) and ``a <- a - a[:, P] a[P, P]^-1 a[P, :]`` elsewhere; after
+    all sweeps ``a = -H^-1``. Eliminating leaves first keeps ``a[P, P]``
+    block diagonal (no fill-in outside ancestors), so its inverse is one
+    small closed-form inverse per body: the ant takes 3 sweeps (feet,
+    thighs, torso) where one per dof depth took 8. Each sweep writes its
     rows and columns as two contiguous in-place slice updates; those also
     keep XLA from fusing a sweep into its readers, which would recompute it
-    for every entry read (exponential in the depth).
+    for every entry read (exponential in the number of sweeps).
     """
-    depth, _ = _depths(model)
-    order = np.argsort(-depth, kind="stable")  # deepest first: each depth a contiguous range
+    order, sweeps = _sweeps(model)
     a = dense(model, h)[order][:, order]
-    sorted_depth = depth[order]
-    for d in range(int(depth.max(initial=0)), -1, -1):
-        lo, hi = np.nonzero(sorted_depth == d)[0][[0, -1]] + np.array([0, 1])
-        inv_d = 1.0 / jnp.diagonal(a)[lo:hi]
-        cols = a[:, lo:hi]
-        # Outside the pivots' rows and columns: a - a[:, P] D_P^-1 a[P, :].
-        a = a - jnp.sum((cols * inv_d)[:, None, :] * cols[None, :, :], -1)
-        # The pivots' rows and columns: scaled by their pivot; their block: -D_P^-1.
-        rows = (cols * inv_d).T
-        rows = rows.at[:, lo:hi].set(-jnp.diag(inv_d))
+    for lo, hi, groups in sweeps:
+        blocks = []
+        for start, count, k in groups:
+            sub = a[start : start + count * k, start : start + count * k].reshape(count, k, count, k)
+            eye = jnp.eye(count, dtype=a.dtype)
+            diag = jnp.sum(sub * eye[:, None, :, None], 2)  # (count, k, k): each body's block
+            inv = _spd_inverse(diag)
+            blocks.append((inv[:, :, None, :] * eye[:, None, :, None]).reshape(count * k, count * k))
+        pinv = blocks[0] if len(blocks) == 1 else jax.scipy.linalg.block_diag(*blocks)
+        cols = a[:, lo:hi]  # (nv, n)
+        x = jnp.sum(cols[:, :, None] * pinv[None, :, :], 1)  # a[:, P] a[P, P]^-1
+        a = a - jnp.sum(x.T[:, :, None] * cols.T[:, None, :], 0)
+        rows = x.T.at[:, lo:hi].set(-pinv)
         a = a.at[lo:hi, :].set(rows).at[:, lo:hi].set(rows.T)
     back = np.argsort(order)
     return -a[back][:, back]
