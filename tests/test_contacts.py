@@ -27,5 +27,11 @@ def test_stack_of_three_boxes_stands():
     # 4 passes the top box crept 5.3 cm in 2 s and slid off after ~7 s.
     drift = np.abs(traj["pos"][-1, :, :2] - traj["pos"][0, :, :2]).max()
     assert drift < 2e-3, drift
-    # At rest after the first second: measured 2.6 mm/s at most.
-    assert np.abs(traj["vel"][200:]).max() < 0.02
+    # Settled: after the first second the top box may still rock for a few
+    # seconds, by an amount that depends on rounding (a start moved by 1e-6 m
+    # gave 2 to 50 mm/s at most, with the joint-space inverse of 96aac20 and
+    # with its block form alike); it is at rest over the last two seconds
+    # (measured 4e-5 m/s at most over six such starts).
+    vel = np.abs(traj["vel"])
+    assert vel[200:].max() < 0.1
+    assert vel[1600:].max() < 1e-3

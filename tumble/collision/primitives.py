@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tumble.math import cross, dot, mat_vec, normalize, safe_norm
+from tumble.math import cross, dot, mat_vec, normalize, safe_norm, stack
 
 # MuJoCo's mjtGeom numbering.
 PLANE = 0
@@ -277,7 +277,7 @@ def plane_cylinder(pos1, mat1, size1, pos2, mat2, size2):
     c_low = pos2 + lower * h * a
     c_high = pos2 - lower * h * a
     cos120, sin120 = -0.5, 0.8660254037844386
-    pts = jnp.stack(
+    pts = stack(
         [
             c_low + r * v,
             c_low + r * (cos120 * v + sin120 * w),
@@ -357,7 +357,7 @@ def capsule_capsule(pos1, mat1, size1, pos2, mat2, size2):
     b = dot(a1, a2)
     d = dot(a1, r)
     s_cp, _ = _segment_params(r, a1, h1, a2, h2)
-    s = jnp.stack([-h1, h1, s_cp, -d + h2 * b, -d - h2 * b])
+    s = stack([-h1, h1, s_cp, -d + h2 * b, -d - h2 * b])
     s = jnp.clip(s, -h1, h1)
     p = r + s[:, None] * a1
     t = jnp.clip(p @ a2, -h2, h2)
@@ -379,7 +379,7 @@ def capsule_capsule(pos1, mat1, size1, pos2, mat2, size2):
     pen1, pos_1, n1 = contact(s1)
     pen2, pos_2, n2 = contact(s2)
     pen2 = _second_slot(pen2, jnp.abs(s2 - s1), n1, n2, rmin)
-    return jnp.stack([pen1, pen2]), jnp.stack([pos_1, pos_2]), jnp.stack([n1, n2])
+    return stack([pen1, pen2]), stack([pos_1, pos_2]), stack([n1, n2])
 
 
 def _box_edges() -> tuple[np.ndarray, np.ndarray]:
@@ -435,7 +435,7 @@ def capsule_box(pos1, mat1, size1, pos2, mat2, size2):
     sel_i, sel_j = jnp.asarray(_PAIRS_I, dt), jnp.asarray(_PAIRS_J, dt)
     s_kink = _safe_div((sel_j - sel_i) @ beta, (sel_i - sel_j) @ alpha)
 
-    s = jnp.concatenate([jnp.stack([-h, h]), s_edge, s_plane, s_kink])
+    s = jnp.concatenate([stack([-h, h]), s_edge, s_plane, s_kink])
     s = jnp.clip(s, -h, h)
     f = _box_sdf(x0 + s[:, None] * a, hb)[0] - r
     s1, s2 = _pick_two(s, f, _TIE * (r + h), _NEAR * r)
@@ -448,7 +448,7 @@ def capsule_box(pos1, mat1, size1, pos2, mat2, size2):
     pen1, p1, n1 = contact(s1)
     pen2, p2, n2 = contact(s2)
     pen2 = _second_slot(pen2, jnp.abs(s2 - s1), n1, n2, r)
-    return jnp.stack([pen1, pen2]), jnp.stack([p1, p2]), jnp.stack([n1, n2])
+    return stack([pen1, pen2]), stack([p1, p2]), stack([n1, n2])
 
 
 _GOLDEN = 0.6180339887498949
@@ -524,7 +524,7 @@ def capsule_cylinder(pos1, mat1, size1, pos2, mat2, size2):
     ez = jnp.array([0.0, 0.0, 1.0], x0.dtype)
     s_axis, _ = _segment_params(x0, a, h, ez, hc)
     # Cap-plane crossings z = +-hc.
-    s_cap = _safe_div(jnp.stack([hc, -hc]) - x0[2], a[2])
+    s_cap = _safe_div(stack([hc, -hc]) - x0[2], a[2])
     # Crossings of the infinite cylinder x^2 + y^2 = rc^2 (quadratic in s).
     qa = a[0] ** 2 + a[1] ** 2
     qb = x0[0] * a[0] + x0[1] * a[1]
@@ -532,9 +532,9 @@ def capsule_cylinder(pos1, mat1, size1, pos2, mat2, size2):
     disc = qb * qb - qa * qc
     ok = (disc > 1e-12) & (qa > 1e-12)
     root = jnp.sqrt(jnp.where(ok, disc, 1.0))  # sqrt of a dummy 1 keeps grads finite
-    s_rim = jnp.where(ok, _safe_div(-qb + jnp.stack([root, -root]), qa), -h)
+    s_rim = jnp.where(ok, _safe_div(-qb + stack([root, -root]), qa), -h)
 
-    s = jnp.concatenate([jnp.stack([-h, h, s_min, s_axis]), s_cap, s_rim])
+    s = jnp.concatenate([stack([-h, h, s_min, s_axis]), s_cap, s_rim])
     s = jnp.clip(s, -h, h)
     f = f_of(s, x0, a, r, rc, hc)
     s1, s2 = _pick_two(s, f, _TIE * (r + h), _NEAR * r)
@@ -546,7 +546,7 @@ def capsule_cylinder(pos1, mat1, size1, pos2, mat2, size2):
     pen1, p1, n1 = contact(s1)
     pen2, p2, n2 = contact(s2)
     pen2 = _second_slot(pen2, jnp.abs(s2 - s1), n1, n2, r)
-    return jnp.stack([pen1, pen2]), jnp.stack([p1, p2]), jnp.stack([n1, n2])
+    return stack([pen1, pen2]), stack([p1, p2]), stack([n1, n2])
 
 
 # --------------------------------------------------------------------------
@@ -587,7 +587,7 @@ def _box_face_contacts(c_r, m_r, h_r, axis, sgn, c_i, m_i, h_i, eps):
     t1, t2 = m_r[:, perm[1]], m_r[:, perm[2]]
     h1, h2 = h_r[perm[1]], h_r[perm[2]]
     c = c_r + h_r[perm[0]] * n
-    frame = jnp.stack([t1, t2, n])  # rows: world -> (u, v, w)
+    frame = stack([t1, t2, n])  # rows: world -> (u, v, w)
 
     bn = m_i.T @ n
     mi = jnp.argmax(jnp.abs(bn))
@@ -597,7 +597,7 @@ def _box_face_contacts(c_r, m_r, h_r, axis, sgn, c_i, m_i, h_i, eps):
     quad = jnp.asarray(_QUAD, dt)
     verts = ci + quad[:, :1] * (h_i[pi[1]] * m_i[:, pi[1]]) + quad[:, 1:] * (h_i[pi[2]] * m_i[:, pi[2]])
     q = (verts - c) @ frame.T  # (4, 3) incident corners as (u, v, w)
-    hr = jnp.stack([h1, h2])
+    hr = stack([h1, h2])
 
     # (a) incident corners inside the rectangle (inclusive, so coincident
     # corners of equal faces are kept here and rejected by (b), (c)).

@@ -123,7 +123,7 @@ def solve(
     world1 = bool((b1 < 0).all())
     n = contact.normal
     t1, t2 = _tangents(n)
-    dirs = jnp.stack([n, t1, t2])  # (3, ncon, 3): normal, tangent 1, tangent 2
+    dirs = math.stack([n, t1, t2])  # (3, ncon, 3): normal, tangent 1, tangent 2
     r1, r2 = contact.pos - math.gather_rows(b.com, b1), contact.pos - math.gather_rows(b.com, b2)
     active = contact.active.astype(n.dtype)
     rel, k = _side(model, jacs, hinv, b2, r2, dirs)

@@ -104,7 +104,7 @@ def impulses(model: Model, lk: Links, x: Transform, b: Bodies) -> tuple[jax.Arra
     rot0 = math.quat_mul(prot, model.body_quat[c])
     pos0 = ppos + math.rotate(model.body_pos[c], prot)
     local_anchor = math.gather_rows(model.jnt_pos, lk.anchor_joint, zeros3)
-    anchors = jnp.stack([cpos, pos0]) + math.rotate(local_anchor, jnp.stack([crot, rot0]))
+    anchors = math.stack([cpos, pos0]) + math.rotate(local_anchor, math.stack([crot, rot0]))
     anchor_c, anchor_p = anchors[0], anchors[1]
 
     # Linear: hold the anchor, except along slide axes (fixed in the parent frame).
@@ -154,7 +154,7 @@ def _angular(model: Model, lk: Links, kind: str, idx: np.ndarray, rot0, crot, k_
         return math.mat_vec(math.inv3(k_ang), -gain_p * 2.0 * q_err[:, 1:] - gain_v * w_rel)
     local_first = model.jnt_axis[lk.first_hinge[idx]]
     local_last = model.jnt_axis[lk.last_hinge[idx]]
-    axes = math.rotate(jnp.stack([local_first, local_last]), jnp.stack([rot0, crot]))
+    axes = math.rotate(math.stack([local_first, local_last]), math.stack([rot0, crot]))
     a_first, a_last = axes[0], axes[1]
     if kind == "two":
         # One hinge: both directions normal to the axis are locked. The impulse
@@ -162,7 +162,7 @@ def _angular(model: Model, lk: Links, kind: str, idx: np.ndarray, rot0, crot, k_
         # gives exactly the target on the locked plane.
         error = math.cross(a_first, a_last)
         target = -gain_p * error - gain_v * (w_rel - math.dot(a_first, w_rel)[:, None] * a_first)
-        kt, ka = math.mat_vec(math.inv3(k_ang), jnp.stack([target, a_first]))
+        kt, ka = math.mat_vec(math.inv3(k_ang), math.stack([target, a_first]))
         return kt - ka * (math.dot(a_first, kt) / math.dot(a_first, ka))[:, None]
     # Two hinges: only the direction normal to both axes is locked, holding
     # their angle at its rest value.
