@@ -309,6 +309,17 @@ def _spd_inverse(m: jax.Array) -> jax.Array:
     return jnp.concatenate([jnp.concatenate([top, off], -1), bottom], -2)
 
 
+def _block_diag(blocks: list[jax.Array]) -> jax.Array:
+    """The block-diagonal matrix of square ``blocks``."""
+    n = sum(b.shape[0] for b in blocks)
+    rows, at = [], 0
+    for b in blocks:
+        k = b.shape[0]
+        rows.append(jnp.concatenate([jnp.zeros((k, at), b.dtype), b, jnp.zeros((k, n - at - k), b.dtype)], 1))
+        at += k
+    return jnp.concatenate(rows, 0)
+
+
 def inverse(model: Model, h: jax.Array) -> jax.Array:
     """(nv, nv) ``H^-1`` of the joint-space inertia ``h`` (``inertia``'s rows of ancestors).
 
@@ -341,7 +352,7 @@ def inverse(model: Model, h: jax.Array) -> jax.Array:
             diag = jnp.sum(sub * eye[:, None, :, None], 2)  # (count, k, k): each body's block
             inv = _spd_inverse(diag)
             blocks.append((inv[:, :, None, :] * eye[:, None, :, None]).reshape(count * k, count * k))
-        pinv = blocks[0] if len(blocks) == 1 else jax.scipy.linalg.block_diag(*blocks)
+        pinv = blocks[0] if len(blocks) == 1 else _block_diag(blocks)
         cols = a[:, lo:hi]  # (nv, n)
         x = jnp.sum(cols[:, :, None] * pinv[None, :, :], 1)  # a[:, P] a[P, P]^-1
         a = a - jnp.sum(x.T[:, :, None] * cols.T[:, None, :], 0)
