@@ -284,3 +284,31 @@ def test_compile_profile_attributes_kernels_to_stages():
     assert rows["collision"]["ir_lines"] == 4 and rows["joint_springs"]["kernels"] == 1
     assert rows["rollout"]["hlo_instructions"] == 1 and rows["rollout"]["ir_lines"] == 0
     assert rows["collision"]["ir_share"] == round(4 / 7, 3)
+
+
+def test_ab_keeps_two_checkouts_apart(tmp_path):
+    """``benchmarks/ab.py`` imports each checkout's own tumble and puts it back while tracing (no
+    compile here: the copy's modules are told apart by their files)."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    from benchmarks import ab
+
+    repo = Path(__file__).resolve().parents[1]
+    copy = tmp_path / "other"
+    for part in ("tumble", "benchmarks"):
+        shutil.copytree(repo / part, copy / part, ignore=shutil.ignore_patterns("__pycache__"))
+    saved = {k: v for k, v in sys.modules.items() if ab.ours(k)}
+    try:
+        checkouts = ab.Checkouts([str(repo), str(copy)])
+        for path in (repo, copy):
+            tp = checkouts.use(str(path))
+            assert Path(tp.__file__).resolve().is_relative_to(path)
+            assert Path(sys.modules["tumble"].__file__).resolve().is_relative_to(path)
+            assert Path(sys.modules["tumble.spring.pipeline"].__file__).resolve().is_relative_to(path)
+        assert checkouts.modules[str(repo)]["tumble"] is not checkouts.modules[str(copy)]["tumble"]
+    finally:
+        for k in [k for k in sys.modules if ab.ours(k)]:
+            del sys.modules[k]
+        sys.modules.update(saved)
