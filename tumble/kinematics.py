@@ -118,7 +118,7 @@ def forward(model: Model, q: jax.Array, qd: jax.Array) -> tuple[Transform, Motio
         for wj, vj, anchor in v_anchor_terms:
             v = v + (vj if vj is not None else math.cross(wj, xpos - anchor))
         pos.append(xpos), rot.append(xrot), vel.append(v), ang.append(w)
-    stack = lambda xs: jnp.stack(xs) if xs else jnp.zeros((0, 3), q.dtype)  # noqa: E731
+    stack = lambda xs: math.stack(xs) if xs else jnp.zeros((0, 3), q.dtype)  # noqa: E731
     return Transform(stack(pos), stack(rot)), Motion(stack(vel), stack(ang))
 
 
