@@ -26,9 +26,11 @@ class State:
       contact: contacts found at the start of the last step, with the impulses applied.
       actuator_force: (nu,) actuator forces applied in the last step.
       qf_actuator: (nv,) generalized actuator force applied in the last step.
-      joint_impulse: impulses the joint springs applied in the last step to each
-        body (``linear`` at the joint anchor, ``angular``), (nbody, 3) each;
-        the parent received the opposite.
+      joint_impulse: what each body's joint transmitted to the body's subtree in the
+        last step (actuators, joint springs, limits and the joints' constraints
+        together): ``linear``, and ``angular`` about the joint's anchor, (nbody, 3)
+        each; zero for bodies held by no joint (free or welded to the world). The
+        parent received the opposite.
       limit_impulse: (nv,) generalized joint-limit impulses of the last step.
       dof_frames: per-dof axes at the current pose (internal, used by the next step).
       joint_rate: (nv,) the joint rates the last joint-space solve gave, before
