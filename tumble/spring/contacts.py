@@ -158,7 +158,10 @@ def solve(
 
     def generalized(p, limit):
         # Kept in memory: each entry of H^-1 times it would otherwise redo the sum.
-        return math.materialize(jnp.sum(rel * p[..., None], (0, 1)) + limit)
+        # Summed over one axis of all rows (3 * ncon, nv), not over two: XLA's CPU
+        # reduction adds whole contiguous rows then.
+        rows = rel.reshape(-1, rel.shape[-1])
+        return math.materialize(jnp.sum(rows * p.reshape(-1, 1), 0) + limit)
 
     def contact_velocity(qd):
         # (normal, tangent 1, tangent 2) velocity (3, ncon) of each contact point on body2 relative to body1.
