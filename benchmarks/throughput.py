@@ -19,10 +19,19 @@ tumble's trainers do; on the CPU tumble makes one device per core.
 devices and the same split. MuJoCo C on one thread is measured once on the
 same model for context.
 
+A first call is one measurement per engine, and on the shared VMs one
+compile moves by up to 1.6x with the machine's speed. ``--compile-rounds N``
+therefore also compiles each engine afresh ``N`` times, in new processes,
+the two engines one after the other in each round (alternating which goes
+first), and reports every round's compile-only seconds, their medians and
+the median of the per-round ratios (``compile_rounds`` in each row;
+``compile_paired``: tumble / Brax).
+
 Usage::
 
     python benchmarks/throughput.py [--batches 1,64,1024,4096] [--steps 100]
-        [--substeps 5] [--timestep 0.01] [--unroll] [--no-peer] [--json PATH]
+        [--substeps 5] [--timestep 0.01] [--unroll] [--no-peer]
+        [--compile-rounds N] [--json PATH]
 
 Prints one JSON object (machine, config, per-batch results, NaN flag).
 """
@@ -226,6 +235,56 @@ def measure_batch(model: Any, batch: int, args: argparse.Namespace, peers_on: bo
     return row
 
 
+def first_call_only(args: argparse.Namespace, xml: Path, batch: int) -> dict:
+    """tumble's first call of the rollout at ``batch``, by stage (run in a process of its own)."""
+    import tumble
+
+    model = tumble.load(str(xml))
+    states = batched_init(model, batch)
+    jitted = make_rollout(model, batch, args.steps, args.substeps, args.unroll)
+    _, wall, _, stages = first_call(jitted, states, jax.random.PRNGKey(1))
+    return {"compile_s": round(wall, 2), "first_call": stages}
+
+
+def fresh_tumble_compile(args: argparse.Namespace, batch: int) -> float:
+    """Compile-only seconds of tumble's first call in a new process (``--first-call-only``)."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--first-call-only", "--batches", str(batch)]
+    cmd += ["--model", str(args.model), "--steps", str(args.steps), "--substeps", str(args.substeps)]
+    cmd += ["--timestep", str(args.timestep)] + (["--unroll"] if args.unroll else [])
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=900)
+    return json.loads(out.stdout)["first_call"]["compile_only_s"]
+
+
+def fresh_brax_compile(batch: int, steps: int) -> float:
+    """Compile-only seconds of Brax's first call in a new worker process."""
+    worker = peers.BraxWorker(batch, steps)
+    try:
+        return worker.info["first_call"]["compile_only_s"]
+    finally:
+        worker.close()
+
+
+def compile_rounds(args: argparse.Namespace, batch: int) -> dict:
+    """``--compile-rounds`` cold compiles of each engine in new processes, the engines alternating
+    which goes first; every round's seconds, the medians and the median per-round ratio."""
+    secs: dict[str, list[float]] = {"tumble": [], "brax": []}
+    for i in range(args.compile_rounds):
+        order = ("tumble", "brax") if i % 2 == 0 else ("brax", "tumble")
+        for engine in order:
+            if engine == "tumble":
+                secs["tumble"].append(fresh_tumble_compile(args, batch))
+            else:
+                secs["brax"].append(fresh_brax_compile(batch, args.steps))
+    per_round = np.array(secs["tumble"]) / np.array(secs["brax"])
+    return {
+        "compile_only_s": secs,
+        "tumble_median": round(float(np.median(secs["tumble"])), 2),
+        "brax_median": round(float(np.median(secs["brax"])), 2),
+        "ratios": [round(float(r), 3) for r in per_round],
+        "compile_paired": round(float(np.median(per_round)), 3),
+    }
+
+
 def ratio(ours: dict, theirs: dict | None) -> float | None:
     """tumble sps / Brax sps, or None when either is missing."""
     if not theirs or "sps" not in theirs or "sps" not in ours:
@@ -323,6 +382,8 @@ def measure(args: argparse.Namespace, xml: Path) -> dict:
         log(f"mujoco_c: {result['mujoco_c']}")
     for batch in args.batches:
         row = measure_batch(model, batch, args, use_peer)
+        if use_peer and args.compile_rounds:
+            row["compile_rounds"] = compile_rounds(args, batch)
         log(f"batch {batch}: {json.dumps(row)}")
         result["results"].append(row)
     result["nan"] = any(r["tumble"]["nan_envs"] > 0 for r in result["results"])
@@ -349,6 +410,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="also time Brax with tumble's XLA CPU flags, devices and batch split",
     )
+    p.add_argument(
+        "--compile-rounds",
+        type=int,
+        default=0,
+        help="also compile each engine afresh this many times, in new processes, alternating",
+    )
+    p.add_argument("--first-call-only", action="store_true", help=argparse.SUPPRESS)  # one cold compile
     p.add_argument("--json", type=Path, default=None, help="also write here")
     return p.parse_args(argv)
 
@@ -356,6 +424,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: measure, print the JSON object, optionally save it."""
     args = parse_args(argv)
+    if args.first_call_only:
+        xml = xml_with_timestep(args.model, args.timestep)
+        try:
+            print(json.dumps(first_call_only(args, xml, args.batches[0])))
+        finally:
+            if xml != args.model:
+                xml.unlink()
+        return
     result = run(args)
     text = json.dumps(result, indent=2)
     print(text)

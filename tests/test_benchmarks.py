@@ -238,6 +238,23 @@ def test_throughput_pairs_calls_round_by_round(monkeypatch):
     assert row["first_call_ratio"] == 0.45 and row["compile_only_ratio"] == 0.5
 
 
+def test_throughput_compile_rounds_alternate_fresh_compiles(monkeypatch):
+    """--compile-rounds: each round one fresh compile per engine, which engine goes first
+    alternating; the paired figure is the median of the per-round ratios (by hand below)."""
+    import argparse
+
+    from benchmarks import throughput
+
+    order = []
+    tumble_s, brax_s = iter([5.0, 4.0, 6.0]), iter([10.0, 10.0, 8.0])
+    monkeypatch.setattr(throughput, "fresh_tumble_compile", lambda args, batch: order.append("t") or next(tumble_s))
+    monkeypatch.setattr(throughput, "fresh_brax_compile", lambda batch, steps: order.append("b") or next(brax_s))
+    out = throughput.compile_rounds(argparse.Namespace(compile_rounds=3, steps=10), 64)
+    assert order == ["t", "b", "b", "t", "t", "b"]
+    assert out["ratios"] == [0.5, 0.4, 0.75]
+    assert out["compile_paired"] == 0.5 and out["tumble_median"] == 5.0 and out["brax_median"] == 10.0
+
+
 def test_layout_kernels_agree_with_numpy():
     """benchmarks/layout.py's two layouts of each kernel compute what numpy does."""
     from benchmarks import layout
