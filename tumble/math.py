@@ -92,6 +92,23 @@ def quat_mul(u: jax.Array, v: jax.Array) -> jax.Array:
     )
 
 
+def quat_mul_right(u: jax.Array, v: jax.Array) -> jax.Array:
+    """``quat_mul(u, v)`` as ``u``'s components times the 4x4 matrix of ``v``: for ``v`` that does
+    not vary with the batch (a model's constant frames), the matrix is made once and the product is
+    one sum over an outer axis of contiguous rows."""
+    w, x, y, z = _parts(v, 4)
+    m = jnp.stack(
+        [
+            jnp.stack([w, x, y, z], -1),
+            jnp.stack([-x, w, -z, y], -1),
+            jnp.stack([-y, z, w, -x], -1),
+            jnp.stack([-z, -y, x, w], -1),
+        ],
+        -2,
+    )
+    return jnp.sum(u[..., :, None] * m, -2)
+
+
 def quat_inv(q: jax.Array) -> jax.Array:
     """Inverse of a unit quaternion (its conjugate)."""
     return q * jnp.array([1.0, -1.0, -1.0, -1.0], dtype=q.dtype)

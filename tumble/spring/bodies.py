@@ -48,7 +48,7 @@ def dof_body(model: Model) -> np.ndarray:
 def from_state(model: Model, x: Transform, xd: Motion) -> Bodies:
     """COM state and world mass properties from body frames ``x`` and velocities ``xd``."""
     moving = jnp.asarray(_moving(model))
-    rot_i = math.quat_mul(x.rot, model.body_iquat)
+    rot_i = math.quat_mul_right(x.rot, model.body_iquat)
     r = math.rotate(model.body_ipos, x.rot)
     rmat = math.quat_to_mat(rot_i)
     # The principal frame gives the inverse directly; a static body's is zero.
@@ -102,7 +102,7 @@ def integrate(model: Model, x: Transform, b: Bodies) -> tuple[Transform, Motion]
     inertia = jnp.where(moving, model.body_inertia, 1.0)
 
     def rate(rot):  # angular velocity at orientation ``rot``, the momentum kept
-        principal = math.quat_mul(rot, model.body_iquat)
+        principal = math.quat_mul_right(rot, model.body_iquat)
         return math.rotate(math.inv_rotate(momentum, principal) / inertia, principal)
 
     lone = lone_free(model)
