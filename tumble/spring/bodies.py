@@ -111,4 +111,6 @@ def integrate(model: Model, x: Transform, b: Bodies) -> tuple[Transform, Motion]
         half = rate(math.quat_integrate(x.rot, b.ang, 0.5 * dt))
         turn = jnp.where(jnp.asarray(lone)[:, None], half, b.ang)
     rot = math.quat_integrate(x.rot, turn, dt)
-    return to_frames(model, com, rot, b.vel, jnp.where(moving, rate(rot), 0.0))
+    # Made once in memory: the joint coordinates' update reads it per joint and
+    # would otherwise redo the rotations that make it (a 2,060-line kernel).
+    return to_frames(model, com, rot, b.vel, math.materialize(jnp.where(moving, rate(rot), 0.0)))
