@@ -586,3 +586,25 @@ def test_float64():
             assert pen.dtype == np.float64
             np.testing.assert_allclose(pen.max(), -r["dist"].min(), atol=1e-9)
             np.testing.assert_allclose(normal[np.argmax(pen)], r["normal"][np.argmin(r["dist"])], atol=1e-9)
+
+
+def test_world_and_body_geoms_share_a_pair_group():
+    """A pair group whose first geoms are partly on the world body (a fixed sphere) and partly on a
+    moving body: each pair's penetration is the spheres' analytic overlap, r1 + r2 - distance."""
+    import tumble
+    from tumble.collision import driver
+
+    xml = """<mujoco><worldbody>
+    <geom type="sphere" size="0.2"/>
+    <body pos="0.3 0 0.1"><freejoint/><geom type="sphere" size="0.15"/></body>
+    <body pos="0.55 0.05 0.1"><freejoint/><geom type="sphere" size="0.15"/></body>
+    </worldbody></mujoco>"""
+    m = tumble.load(xml)
+    (group,) = m.collision_groups
+    assert sorted(m.geom_body[group.geom1] >= 0) == [False, False, True]  # a mixed side
+    c = driver.collide(m, tumble.spring.init(m).x)
+    centers = {0: np.zeros(3), 1: np.array([0.3, 0, 0.1]), 2: np.array([0.55, 0.05, 0.1])}
+    radii = {0: 0.2, 1: 0.15, 2: 0.15}
+    for k, (g1, g2) in enumerate(zip(c.geom1, c.geom2)):
+        expected = radii[g1] + radii[g2] - np.linalg.norm(centers[g1] - centers[g2])
+        assert float(c.penetration[k]) == pytest.approx(expected, abs=1e-6)

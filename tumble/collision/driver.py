@@ -72,15 +72,15 @@ class _Poses:
     def of(self, geoms: np.ndarray) -> tuple[jax.Array, jax.Array]:
         """(n, 3) centers and (n, 3, 3) rotation matrices of ``geoms`` (static ids)."""
         rows = self.slot[geoms]
+        moving = (self.pos[np.maximum(rows, 0)], self.mat[np.maximum(rows, 0)]) if (rows >= 0).any() else None
+        if (rows >= 0).all():
+            return moving
         still = (
             jnp.asarray(self.model.geom_pos[geoms]),
             math.quat_to_mat(jnp.asarray(self.model.geom_quat[geoms])),
         )
-        if (rows < 0).all():
+        if moving is None:
             return still
-        moving = self.pos[np.maximum(rows, 0)], self.mat[np.maximum(rows, 0)]
-        if (rows >= 0).all():
-            return moving
         keep = jnp.asarray(rows < 0)
         return (
             jnp.where(keep[:, None], still[0], moving[0]),
