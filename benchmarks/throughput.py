@@ -348,10 +348,10 @@ def log(msg: str) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
-    """All measurements; returns the result object."""
+    """All measurements (with ``--first-call-only``, tumble's first call alone); returns the result object."""
     xml = xml_with_timestep(args.model, args.timestep)
     try:
-        return measure(args, xml)
+        return first_call_only(args, xml, args.batches[0]) if args.first_call_only else measure(args, xml)
     finally:
         if xml != args.model:
             xml.unlink()
@@ -424,14 +424,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: measure, print the JSON object, optionally save it."""
     args = parse_args(argv)
-    if args.first_call_only:
-        xml = xml_with_timestep(args.model, args.timestep)
-        try:
-            print(json.dumps(first_call_only(args, xml, args.batches[0])))
-        finally:
-            if xml != args.model:
-                xml.unlink()
-        return
     result = run(args)
     text = json.dumps(result, indent=2)
     print(text)
