@@ -44,12 +44,40 @@ def safe_atan2(y: jax.Array, x: jax.Array) -> jax.Array:
 
 
 def _parts(a: jax.Array, n: int) -> list[jax.Array]:
-    """The ``n`` components of ``a`` along its last axis (``a[..., i]``).
+    """The ``n`` components of ``a`` along its last axis, each kept as a ``(..., 1)`` slice.
 
-    ``lax.index_in_dim`` binds one slice directly: tracing it costs a fraction
-    of ``a[..., i]``, and these run thousands of times per traced step.
+    One traced operation per component (``a[..., i]`` is a slice and a
+    squeeze). The helpers below work on these slices with ``lax`` directly
+    and concatenate them back: a ``jax.numpy`` operator is an inner ``jit``
+    that JAX traces, batches and inlines, several times the cost of the
+    ``lax`` operation it wraps, and these helpers run thousands of times per
+    traced step. The arithmetic, and so every result, is that of the
+    ``jax.numpy`` expressions in the comments.
     """
-    return [jax.lax.index_in_dim(a, i, a.ndim - 1, keepdims=False) for i in range(n)]
+    axis = a.ndim - 1
+    return [jax.lax.slice_in_dim(a, i, i + 1, axis=axis) for i in range(n)]
+
+
+def _common(*xs: jax.Array) -> list[jax.Array]:
+    """``xs`` as arrays of one shape and dtype, for ``lax``'s elementwise operations (no operation
+    where they already agree)."""
+    dtype = jnp.result_type(*xs)
+    shape = jnp.broadcast_shapes(*(jnp.shape(x) for x in xs))
+    out = []
+    for x in xs:
+        x = jnp.asarray(x, dtype)
+        out.append(x if x.shape == shape else jax.lax.broadcast_in_dim(x, shape, _trailing(x.ndim, len(shape))))
+    return out
+
+
+def _trailing(ndim: int, out_ndim: int) -> tuple[int, ...]:
+    """``broadcast_in_dim``'s dimensions for numpy broadcasting of ``ndim`` axes to ``out_ndim``."""
+    return tuple(range(out_ndim - ndim, out_ndim))
+
+
+def _concat(xs: list[jax.Array]) -> jax.Array:
+    """Component slices concatenated back along the last axis."""
+    return jax.lax.concatenate(xs, xs[0].ndim - 1)
 
 
 def stack(xs, axis: int = 0) -> jax.Array:
@@ -67,9 +95,12 @@ def stack(xs, axis: int = 0) -> jax.Array:
 
 def cross(a: jax.Array, b: jax.Array) -> jax.Array:
     """Cross product over the last axis (unrolled: XLA fuses it better than jnp.cross)."""
+    a, b = _common(a, b)
     a0, a1, a2 = _parts(a, 3)
     b0, b1, b2 = _parts(b, 3)
-    return jnp.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], -1)
+    mul, sub = jax.lax.mul, jax.lax.sub
+    # [a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0]
+    return _concat([sub(mul(a1, b2), mul(a2, b1)), sub(mul(a2, b0), mul(a0, b2)), sub(mul(a0, b1), mul(a1, b0))])
 
 
 def dot(a: jax.Array, b: jax.Array) -> jax.Array:
@@ -79,16 +110,17 @@ def dot(a: jax.Array, b: jax.Array) -> jax.Array:
 
 def quat_mul(u: jax.Array, v: jax.Array) -> jax.Array:
     """Hamilton product ``u * v`` of quaternions, shape ``(..., 4)``."""
+    u, v = _common(u, v)
     uw, ux, uy, uz = _parts(u, 4)
     vw, vx, vy, vz = _parts(v, 4)
-    return jnp.stack(
+    mul, add, sub = jax.lax.mul, jax.lax.add, jax.lax.sub
+    return _concat(
         [
-            uw * vw - ux * vx - uy * vy - uz * vz,
-            uw * vx + ux * vw + uy * vz - uz * vy,
-            uw * vy - ux * vz + uy * vw + uz * vx,
-            uw * vz + ux * vy - uy * vx + uz * vw,
-        ],
-        -1,
+            sub(sub(sub(mul(uw, vw), mul(ux, vx)), mul(uy, vy)), mul(uz, vz)),  # uw vw - ux vx - uy vy - uz vz
+            sub(add(add(mul(uw, vx), mul(ux, vw)), mul(uy, vz)), mul(uz, vy)),  # uw vx + ux vw + uy vz - uz vy
+            add(add(sub(mul(uw, vy), mul(ux, vz)), mul(uy, vw)), mul(uz, vx)),  # uw vy - ux vz + uy vw + uz vx
+            add(sub(add(mul(uw, vz), mul(ux, vy)), mul(uy, vx)), mul(uz, vw)),  # uw vz + ux vy - uy vx + uz vw
+        ]
     )
 
 
@@ -96,7 +128,7 @@ def quat_mul_right(u: jax.Array, v: jax.Array) -> jax.Array:
     """``quat_mul(u, v)`` as ``u``'s components times the 4x4 matrix of ``v``: for ``v`` that does
     not vary with the batch (a model's constant frames), the matrix is made once and the product is
     one sum over an outer axis of contiguous rows."""
-    w, x, y, z = _parts(v, 4)
+    w, x, y, z = (c[..., 0] for c in _parts(v, 4))
     m = jnp.stack(
         [
             jnp.stack([w, x, y, z], -1),
@@ -111,15 +143,19 @@ def quat_mul_right(u: jax.Array, v: jax.Array) -> jax.Array:
 
 def quat_inv(q: jax.Array) -> jax.Array:
     """Inverse of a unit quaternion (its conjugate)."""
-    return q * jnp.array([1.0, -1.0, -1.0, -1.0], dtype=q.dtype)
+    return jax.lax.mul(*_common(q, np.array([1.0, -1.0, -1.0, -1.0], np.float32)))
 
 
 def rotate(v: jax.Array, q: jax.Array) -> jax.Array:
     """Rotates vector(s) ``v (..., 3)`` by unit quaternion(s) ``q (..., 4)``."""
+    lead = jnp.broadcast_shapes(jnp.shape(v)[:-1], jnp.shape(q)[:-1])
+    dtype = jnp.result_type(v, q)
+    v, q = (jnp.broadcast_to(jnp.asarray(a, dtype), lead + a.shape[-1:]) for a in (v, q))
     w = jax.lax.slice_in_dim(q, 0, 1, axis=q.ndim - 1)
     u = jax.lax.slice_in_dim(q, 1, 4, axis=q.ndim - 1)
-    t = 2.0 * cross(u, v)
-    return v + w * t + cross(u, t)
+    t = jax.lax.mul(cross(u, v), 2.0)
+    # v + w * t + cross(u, t)
+    return jax.lax.add(jax.lax.add(v, jax.lax.mul(*_common(w, t))), cross(u, t))
 
 
 def inv_rotate(v: jax.Array, q: jax.Array) -> jax.Array:
@@ -130,14 +166,18 @@ def inv_rotate(v: jax.Array, q: jax.Array) -> jax.Array:
 def quat_to_mat(q: jax.Array) -> jax.Array:
     """Rotation matrix ``(..., 3, 3)`` of a unit quaternion; columns are the rotated axes."""
     w, x, y, z = _parts(q, 4)
-    return jnp.stack(
-        [
-            jnp.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
-            jnp.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
-            jnp.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
-        ],
-        -2,
-    )
+    mul, add, sub = jax.lax.mul, jax.lax.add, jax.lax.sub
+    xx, yy, zz, xy, xz, yz = mul(x, x), mul(y, y), mul(z, z), mul(x, y), mul(x, z), mul(y, z)
+    wx, wy, wz = mul(w, x), mul(w, y), mul(w, z)
+    diag = lambda p, r: sub(1.0, mul(add(p, r), 2.0))  # noqa: E731  1 - 2 (p + r)
+    twice = lambda p: mul(p, 2.0)  # noqa: E731
+    rows = [
+        [diag(yy, zz), twice(sub(xy, wz)), twice(add(xz, wy))],
+        [twice(add(xy, wz)), diag(xx, zz), twice(sub(yz, wx))],
+        [twice(sub(xz, wy)), twice(add(yz, wx)), diag(xx, yy)],
+    ]
+    flat = _concat([e for row in rows for e in row])
+    return flat.reshape(flat.shape[:-1] + (3, 3))
 
 
 def axis_angle_to_quat(axis: jax.Array, angle: jax.Array) -> jax.Array:
