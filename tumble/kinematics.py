@@ -196,7 +196,7 @@ def inverse(model: Model, x: Transform, xd: Motion, q_prev: jax.Array) -> tuple[
     eye = jnp.eye(3, dtype=dtype)
     for g in groups(model):
         b, p = g.bodies, g.parents
-        pos, rot, vel, ang = x.pos[b], x.rot[b], xd.vel[b], xd.ang[b]
+        pos, rot, vel, ang = math.take(x.pos, b), math.take(x.rot, b), math.take(xd.vel, b), math.take(xd.ang, b)
         ppos, prot = math.gather_rows(x.pos, p), math.gather_rows(x.rot, p, _WORLD_ROT)
         pvel, pang = math.gather_rows(xd.vel, p), math.gather_rows(xd.ang, p)
         nb = len(b)
@@ -210,8 +210,8 @@ def inverse(model: Model, x: Transform, xd: Motion, q_prev: jax.Array) -> tuple[
             angs = jnp.concatenate([jnp.zeros((nb, 3, 3), dtype), jnp.swapaxes(rmat, 1, 2)], 1)
             frames.append((angs, lin, jnp.repeat(pos[:, None], 6, 1)))
             continue
-        rot0 = math.quat_mul(prot, model.body_quat[b])
-        pos0 = ppos + math.rotate(model.body_pos[b], prot)
+        rot0 = math.quat_mul(prot, math.take(model.body_quat, b))
+        pos0 = ppos + math.rotate(math.take(model.body_pos, b), prot)
         q_rel = math.quat_mul(math.quat_inv(rot0), rot)
         q_rel = jnp.where(q_rel[:, :1] < 0, -q_rel, q_rel)
         w_rel = ang - pang
@@ -220,28 +220,30 @@ def inverse(model: Model, x: Transform, xd: Motion, q_prev: jax.Array) -> tuple[
             q_idx.append(model.jnt_qposadr[j][:, None] + np.arange(4)), q_val.append(q_rel)
             d_idx.append(model.jnt_dofadr[j][:, None] + np.arange(3)), d_val.append(math.inv_rotate(w_rel, rot))
             angs = jnp.swapaxes(math.quat_to_mat(rot), 1, 2)
-            anchor = pos + math.rotate(model.jnt_pos[j], rot)
+            anchor = pos + math.rotate(math.take(model.jnt_pos, j), rot)
             frames.append((angs, jnp.zeros_like(angs), jnp.repeat(anchor[:, None], 3, 1)))
             continue
         # Jointed: slides (fixed in the parent frame) then hinges about one anchor.
-        hinge_pos = model.jnt_pos[g.hinges[:, 0]] if g.nhinge else jnp.zeros((nb, 3), dtype)
+        hinge_pos = math.take(model.jnt_pos, g.hinges[:, 0]) if g.nhinge else jnp.zeros((nb, 3), dtype)
         anchor = pos + math.rotate(hinge_pos, rot)
         ang_axes, lin_axes = [], []
         if g.nslide:
-            axes = math.rotate(model.jnt_axis[g.slides], rot0[:, None])  # (nb, ns, 3)
+            axes = math.rotate(math.take(model.jnt_axis, g.slides), rot0[:, None])  # (nb, ns, 3)
             rest_anchor = pos0 + math.rotate(hinge_pos, rot0)
             disp = math.dot(axes, (anchor - rest_anchor)[:, None])
             v_rel = (vel + math.cross(ang, anchor - pos)) - (pvel + math.cross(pang, anchor - ppos))
             qa = model.jnt_qposadr[g.slides]
-            q_idx.append(qa), q_val.append(disp + model.qpos0[qa])
+            q_idx.append(qa), q_val.append(disp + math.take(model.qpos0, qa))
             d_idx.append(model.jnt_dofadr[g.slides]), d_val.append(math.dot(axes, v_rel[:, None]))
             lin_axes.append(axes), ang_axes.append(jnp.zeros_like(axes))
         if g.nhinge:
-            local = model.jnt_axis[g.hinges]  # (nb, nh, 3)
+            local = math.take(model.jnt_axis, g.hinges)  # (nb, nh, 3)
             qa = model.jnt_qposadr[g.hinges]
             angles = jnp.stack(_hinge_angles(local, q_rel), -1)
-            angles = q_prev[qa] - model.qpos0[qa] + _wrap(angles - (q_prev[qa] - model.qpos0[qa]))
-            q_idx.append(qa), q_val.append(angles + model.qpos0[qa])
+            qpos0 = math.take(model.qpos0, qa)
+            last = math.take(q_prev, qa) - qpos0
+            angles = last + _wrap(angles - last)
+            q_idx.append(qa), q_val.append(angles + qpos0)
             world = [math.rotate(local[:, 0], rot0)]
             if g.nhinge == 3:
                 mid = math.quat_mul(rot0, math.axis_angle_to_quat(local[:, 0], angles[:, 0]))

@@ -43,7 +43,7 @@ class Contact:
 def geom_poses(model: Model, x: Transform, geoms: np.ndarray) -> tuple[jax.Array, jax.Array]:
     """World centers (n, 3) and rotation matrices (n, 3, 3) of the geoms ``geoms (n,)``."""
     body = model.geom_body[geoms]
-    pos, quat = model.geom_pos[geoms], model.geom_quat[geoms]
+    pos, quat = math.take(model.geom_pos, geoms), math.take(model.geom_quat, geoms)
     if (body >= 0).any():
         # World geoms keep their own pose (a static select, not a scatter,
         # which XLA would run as a loop over the updated rows).
@@ -72,12 +72,12 @@ class _Poses:
     def of(self, geoms: np.ndarray) -> tuple[jax.Array, jax.Array]:
         """(n, 3) centers and (n, 3, 3) rotation matrices of ``geoms`` (static ids)."""
         rows = self.slot[geoms]
-        moving = (self.pos[np.maximum(rows, 0)], self.mat[np.maximum(rows, 0)]) if (rows >= 0).any() else None
+        moving = (math.take(self.pos, np.maximum(rows, 0)), math.take(self.mat, np.maximum(rows, 0))) if (rows >= 0).any() else None
         if (rows >= 0).all():
             return moving
         still = (
-            jnp.asarray(self.model.geom_pos[geoms]),
-            math.quat_to_mat(jnp.asarray(self.model.geom_quat[geoms])),
+            math.take(self.model.geom_pos, geoms),
+            math.quat_to_mat(math.take(self.model.geom_quat, geoms)),
         )
         if moving is None:
             return still
@@ -108,16 +108,16 @@ def collide(model: Model, x: Transform) -> Contact:
     pen, pos, normal = [], [], []
     for group in model.collision_groups:
         kernel, _ = KERNELS[group.types]
-        size1, size2 = model.geom_size[group.geom1], model.geom_size[group.geom2]
+        size1, size2 = math.take(model.geom_size, group.geom1), math.take(model.geom_size, group.geom2)
         d, p, n = jax.vmap(kernel)(*poses.of(group.geom1), size1, *poses.of(group.geom2), size2)
         pen.append(d.reshape(-1)), pos.append(p.reshape(-1, 3)), normal.append(n.reshape(-1, 3))
     penetration = jnp.concatenate(pen)
-    restitution = jnp.maximum(model.geom_restitution[g1], model.geom_restitution[g2])
+    restitution = jnp.maximum(math.take(model.geom_restitution, g1), math.take(model.geom_restitution, g2))
     return Contact(
         pos=jnp.concatenate(pos),
         normal=jnp.concatenate(normal),
         penetration=penetration,
-        friction=model.pair_friction[pair],
+        friction=math.take(model.pair_friction, pair),
         restitution=restitution,
         active=penetration > 0,
         impulse=jnp.zeros((len(g1), 3), penetration.dtype),

@@ -100,7 +100,7 @@ def columns(model: Model, frames: DofFrames, b: Bodies) -> jax.Array:
     rates the columns produce are MuJoCo's ``qvel``.
     """
     body = dof_body(model)
-    com = b.com[body]
+    com = math.take(b.com, body)
     t = jnp.concatenate([frames.ang, frames.lin + math.cross(frames.ang, com - frames.point)], -1)
     r = jnp.concatenate([frames.ang + math.cross(frames.point - com, frames.lin), frames.lin], -1)
     # Free and ball joints use orthonormal frames (already dual); a body's
@@ -154,8 +154,8 @@ def body_jacobians(model: Model, cols: jax.Array, b: Bodies) -> jax.Array:
     chains = body_chains(model)
     src = dof_body(model)
     valid = jnp.asarray(chains >= 0)[..., None]
-    c = jnp.where(valid, cols[np.maximum(chains, 0)], 0.0)
-    shift = b.com[:, None, :] - b.com[src[np.maximum(chains, 0)]]
+    c = jnp.where(valid, math.take(cols, np.maximum(chains, 0)), 0.0)
+    shift = b.com[:, None, :] - math.take(b.com, src[np.maximum(chains, 0)])
     ang = c[..., :3]
     return jnp.swapaxes(jnp.concatenate([ang, c[..., 3:] + math.cross(ang, shift)], -1), -1, -2)
 
@@ -218,7 +218,7 @@ def inertia(model: Model, cols: jax.Array, b: Bodies, extra: jax.Array) -> jax.A
     body = dof_body(model)
     root = _tree_root(model)
     mass = jnp.where(b.inv_mass > 0, model.body_mass, 0.0)
-    c = b.com - b.com[root]
+    c = b.com - math.take(b.com, root)
     eye = jnp.eye(3, dtype=c.dtype)
     # World inertia about the COM, R diag R^T (R: the principal axes), zero for static bodies.
     axes = math.quat_to_mat(b.principal)
@@ -230,14 +230,15 @@ def inertia(model: Model, cols: jax.Array, b: Bodies, extra: jax.Array) -> jax.A
     comp = math.scatter_rows(packed, dst, model.nbody, src=src, materialize=True)
     # Columns at the reference point of the dof's tree, and the momentum
     # (linear, angular about the reference) of the dof's subtree at unit rate.
-    ref = b.com[root[body]]
+    ref = math.take(b.com, root[body])
     ang = cols[:, :3]
-    lin = cols[:, 3:] + math.cross(ang, ref - b.com[body])
-    m, h, rot = comp[body, 0:1], comp[body, 1:4], comp[body, 4:].reshape(-1, 3, 3)
+    lin = cols[:, 3:] + math.cross(ang, ref - math.take(b.com, body))
+    comp = math.take(comp, body)
+    m, h, rot = comp[:, 0:1], comp[:, 1:4], comp[:, 4:].reshape(-1, 3, 3)
     momentum = m * lin + math.cross(ang, h)
     angular = math.mat_vec(rot, ang) + math.cross(h, lin)
     safe = np.maximum(table, 0)
-    out = jnp.sum(ang[safe] * angular[:, None, :] + lin[safe] * momentum[:, None, :], -1)
+    out = jnp.sum(math.take(ang, safe) * angular[:, None, :] + math.take(lin, safe) * momentum[:, None, :], -1)
     on_diag = jnp.asarray(np.arange(table.shape[1])[None, :] == depth[:, None])
     out = out + jnp.where(on_diag, extra[:, None], 0.0)
     return jnp.where(jnp.asarray(table >= 0), out, 0.0)
@@ -401,5 +402,5 @@ def generalized(model: Model, jacs: jax.Array, wrench: jax.Array) -> jax.Array:
 def twists(model: Model, jacs: jax.Array, qd: jax.Array) -> jax.Array:
     """(nbody, 6) COM twists (angular, linear) of the bodies moving at rates ``qd (nv,)``."""
     chains = body_chains(model)
-    rates = jnp.where(jnp.asarray(chains >= 0), jnp.concatenate([qd, jnp.zeros(1, qd.dtype)])[chains], 0.0)
+    rates = jnp.where(jnp.asarray(chains >= 0), math.take(jnp.concatenate([qd, jnp.zeros(1, qd.dtype)]), chains), 0.0)
     return jnp.sum(jacs * rates[:, None, :], -1)

@@ -16,8 +16,8 @@ from tumble.model import Model
 def actuator_force(model: Model, q: jax.Array, qd: jax.Array, ctrl: jax.Array) -> jax.Array:
     """(nu,) actuator forces: gain * ctrl + bias . (1, gear*q, gear*qd), clipped to forcerange."""
     ctrl = jnp.clip(ctrl, model.actuator_ctrlrange[:, 0], model.actuator_ctrlrange[:, 1])
-    length = model.actuator_gear * q[model.actuator_qposadr]
-    velocity = model.actuator_gear * qd[model.actuator_dofadr]
+    length = model.actuator_gear * math.take(q, model.actuator_qposadr)
+    velocity = model.actuator_gear * math.take(qd, model.actuator_dofadr)
     bias = model.actuator_bias
     force = model.actuator_gain * ctrl + bias[:, 0] + bias[:, 1] * length + bias[:, 2] * velocity
     return jnp.clip(force, model.actuator_forcerange[:, 0], model.actuator_forcerange[:, 1])
@@ -37,7 +37,7 @@ def scalar_dofs(model: Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def passive_qf(model: Model, q: jax.Array) -> jax.Array:
     """(nv,) joint stiffness forces toward ``qpos_spring`` (damping is implicit: ``joint_inertia``)."""
     j, qa, da = scalar_dofs(model)
-    spring = -model.jnt_stiffness[j] * (q[qa] - model.qpos_spring[qa])
+    spring = -math.take(model.jnt_stiffness, j) * (math.take(q, qa) - math.take(model.qpos_spring, qa))
     return math.scatter_rows(spring, da, model.nv)
 
 

@@ -100,9 +100,9 @@ def impulses(model: Model, lk: Links, x: Transform, b: Bodies) -> tuple[jax.Arra
     inv_mass, inv_inertia = pair(b.inv_mass, 0.0), pair(b.inv_inertia, jnp.zeros((3, 3), dtype))
     ident = jnp.array([1.0, 0.0, 0.0, 0.0], dtype)
     prot, ppos = math.gather_rows(x.rot, p, ident), math.gather_rows(x.pos, p, zeros3)
-    crot, cpos = x.rot[c], x.pos[c]
-    rot0 = math.quat_mul(prot, model.body_quat[c])
-    pos0 = ppos + math.rotate(model.body_pos[c], prot)
+    crot, cpos = math.take(x.rot, c), math.take(x.pos, c)
+    rot0 = math.quat_mul(prot, math.take(model.body_quat, c))
+    pos0 = ppos + math.rotate(math.take(model.body_pos, c), prot)
     local_anchor = math.gather_rows(model.jnt_pos, lk.anchor_joint, zeros3)
     anchors = math.stack([cpos, pos0]) + math.rotate(local_anchor, math.stack([crot, rot0]))
     anchor_c, anchor_p = anchors[0], anchors[1]
@@ -129,7 +129,7 @@ def impulses(model: Model, lk: Links, x: Transform, b: Bodies) -> tuple[jax.Arra
     for kind, mask in (("all", lk.lock_all), ("two", lk.lock_two), ("one", lk.lock_one)):
         idx = np.nonzero(mask)[0]
         if len(idx):
-            parts.append(_angular(model, lk, kind, idx, rot0[idx], crot[idx], k_ang[idx], w_rel[idx]))
+            parts.append(_angular(model, lk, kind, idx, math.take(rot0, idx), math.take(crot, idx), math.take(k_ang, idx), math.take(w_rel, idx)))
             order.append(idx)
     # Links whose rotation is free (ball, three hinges) get none. Back into link
     # order by a static permutation (a scatter would run as a loop).
@@ -152,8 +152,8 @@ def _angular(model: Model, lk: Links, kind: str, idx: np.ndarray, rot0, crot, k_
         q_err = math.quat_mul(crot, math.quat_inv(rot0))
         q_err = jnp.where(q_err[:, :1] < 0, -q_err, q_err)
         return math.mat_vec(math.inv3(k_ang), -gain_p * 2.0 * q_err[:, 1:] - gain_v * w_rel)
-    local_first = model.jnt_axis[lk.first_hinge[idx]]
-    local_last = model.jnt_axis[lk.last_hinge[idx]]
+    local_first = math.take(model.jnt_axis, lk.first_hinge[idx])
+    local_last = math.take(model.jnt_axis, lk.last_hinge[idx])
     axes = math.rotate(math.stack([local_first, local_last]), math.stack([rot0, crot]))
     a_first, a_last = axes[0], axes[1]
     if kind == "two":
