@@ -72,7 +72,8 @@ class _Poses:
     def of(self, geoms: np.ndarray) -> tuple[jax.Array, jax.Array]:
         """(n, 3) centers and (n, 3, 3) rotation matrices of ``geoms`` (static ids)."""
         rows = self.slot[geoms]
-        moving = (math.take(self.pos, np.maximum(rows, 0)), math.take(self.mat, np.maximum(rows, 0))) if (rows >= 0).any() else None
+        safe = np.maximum(rows, 0)
+        moving = (math.take(self.pos, safe), math.take(self.mat, safe)) if (rows >= 0).any() else None
         if (rows >= 0).all():
             return moving
         still = (

@@ -129,7 +129,8 @@ def impulses(model: Model, lk: Links, x: Transform, b: Bodies) -> tuple[jax.Arra
     for kind, mask in (("all", lk.lock_all), ("two", lk.lock_two), ("one", lk.lock_one)):
         idx = np.nonzero(mask)[0]
         if len(idx):
-            parts.append(_angular(model, lk, kind, idx, math.take(rot0, idx), math.take(crot, idx), math.take(k_ang, idx), math.take(w_rel, idx)))
+            rows = [math.take(a, idx) for a in (rot0, crot, k_ang, w_rel)]
+            parts.append(_angular(model, lk, kind, idx, *rows))
             order.append(idx)
     # Links whose rotation is free (ball, three hinges) get none. Back into link
     # order by a static permutation (a scatter would run as a loop).
