@@ -199,10 +199,7 @@ def _tree_root(model: Model) -> np.ndarray:
 
 def world_inertia_times(model: Model, b: Bodies, w: jax.Array) -> jax.Array:
     """World inertia about the COM of each body times ``w (nbody, ..., 3)`` (zero for static bodies)."""
-    moving = (b.inv_mass > 0).reshape((-1,) + (1,) * (w.ndim - 1))
-    principal = b.principal.reshape(b.principal.shape[:1] + (1,) * (w.ndim - 2) + (4,))
-    diag = model.body_inertia.reshape(model.body_inertia.shape[:1] + (1,) * (w.ndim - 2) + (3,))
-    return jnp.where(moving, math.rotate(diag * math.inv_rotate(w, principal), principal), 0.0)
+    return math.mat_vec(b.inertia.reshape(b.inertia.shape[:1] + (1,) * (w.ndim - 2) + (3, 3)), w)
 
 
 def inertia(model: Model, cols: jax.Array, b: Bodies, extra: jax.Array) -> jax.Array:
@@ -220,11 +217,7 @@ def inertia(model: Model, cols: jax.Array, b: Bodies, extra: jax.Array) -> jax.A
     mass = jnp.where(b.inv_mass > 0, model.body_mass, 0.0)
     c = b.com - math.take(b.com, root)
     eye = jnp.eye(3, dtype=c.dtype)
-    # World inertia about the COM, R diag R^T (R: the principal axes), zero for static bodies.
-    axes = math.quat_to_mat(b.principal)
-    rot_inertia = jnp.sum(axes[:, :, None, :] * (model.body_inertia[:, None, None, :] * axes[:, None, :, :]), -1)
-    rot_inertia = jnp.where((b.inv_mass > 0)[:, None, None], rot_inertia, 0.0)
-    rot_inertia = rot_inertia + mass[:, None, None] * (jnp.sum(c * c, -1)[:, None, None] * eye - math.outer(c, c))
+    rot_inertia = b.inertia + mass[:, None, None] * (jnp.sum(c * c, -1)[:, None, None] * eye - math.outer(c, c))
     src, dst = subtree_pairs(model)
     packed = jnp.concatenate([mass[:, None], mass[:, None] * c, rot_inertia.reshape(-1, 9)], -1)
     comp = math.scatter_rows(packed, dst, model.nbody, src=src, materialize=True)

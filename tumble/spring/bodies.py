@@ -19,6 +19,8 @@ class Bodies:
       vel: (nbody, 3) center-of-mass velocity.
       ang: (nbody, 3) angular velocity.
       principal: (nbody, 4) orientation of the principal inertia axes (world).
+      inertia: (nbody, 3, 3) world inertia about the COM; zero for bodies that
+        cannot move.
       inv_inertia: (nbody, 3, 3) world inverse inertia about the COM; zero for
         bodies that cannot move.
       inv_mass: (nbody,) inverse mass; zero for bodies that cannot move.
@@ -28,6 +30,7 @@ class Bodies:
     vel: jax.Array
     ang: jax.Array
     principal: jax.Array
+    inertia: jax.Array
     inv_inertia: jax.Array
     inv_mass: jax.Array
 
@@ -53,13 +56,16 @@ def from_state(model: Model, x: Transform, xd: Motion) -> Bodies:
     rmat = math.quat_to_mat(rot_i)
     # The principal frame gives the inverse directly; a static body's is zero.
     inv_diag = jnp.where(moving[:, None], 1.0 / jnp.where(moving[:, None], model.body_inertia, 1.0), 0.0)
-    inv_inertia = jnp.sum((rmat * inv_diag[:, None, :])[:, :, None, :] * rmat[:, None, :, :], -1)
+    diag = jnp.where(moving[:, None], model.body_inertia, 0.0)
+    # R diag R^T, entry [i, j] = sum_k R[i, k] diag[k] R[j, k].
+    world = lambda d: jnp.sum((rmat * d[:, None, :])[:, :, None, :] * rmat[:, None, :, :], -1)  # noqa: E731
     return Bodies(
         com=x.pos + r,
         vel=xd.vel + math.cross(xd.ang, r),
         ang=xd.ang,
         principal=rot_i,
-        inv_inertia=inv_inertia,
+        inertia=world(diag),
+        inv_inertia=world(inv_diag),
         inv_mass=jnp.where(moving, 1.0 / jnp.where(moving, model.body_mass, 1.0), 0.0),
     )
 
@@ -83,8 +89,8 @@ def integrate(model: Model, x: Transform, b: Bodies) -> tuple[Transform, Motion]
 
     Angular momentum is carried through the rotation, so a free body keeps it
     exactly: in the principal frame the inertia is diagonal, L = I w there,
-    and the new w is L / I in the turned principal frame (quaternion
-    rotations only, no world inertia matrix).
+    and the new w is L / I in the turned principal frame (the principal axes
+    of the new orientation, as a rotation matrix).
 
     A free body on its own (``lone_free``) turns at the angular velocity of
     the half step, ``w(t + dt/2) = I(R(t + dt/2))^-1 L`` (explicit midpoint on
@@ -97,13 +103,13 @@ def integrate(model: Model, x: Transform, b: Bodies) -> tuple[Transform, Motion]
     """
     dt = model.opt.timestep
     com = b.com + b.vel * dt
-    momentum = math.rotate(model.body_inertia * math.inv_rotate(b.ang, b.principal), b.principal)
+    momentum = math.mat_vec(b.inertia, b.ang)
     moving = (b.inv_mass > 0)[:, None]
     inertia = jnp.where(moving, model.body_inertia, 1.0)
 
     def rate(rot):  # angular velocity at orientation ``rot``, the momentum kept
-        principal = math.quat_mul_right(rot, model.body_iquat)
-        return math.rotate(math.inv_rotate(momentum, principal) / inertia, principal)
+        axes = math.quat_to_mat(math.quat_mul_right(rot, model.body_iquat))  # columns: the principal axes
+        return math.mat_vec(axes, jnp.sum(axes * momentum[:, :, None], -2) / inertia)
 
     lone = lone_free(model)
     turn = b.ang
