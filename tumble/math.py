@@ -43,7 +43,7 @@ def safe_atan2(y: jax.Array, x: jax.Array) -> jax.Array:
     return jnp.where(zero, 0.0, jnp.arctan2(y, jnp.where(zero, 1.0, x)))
 
 
-def _parts(a: jax.Array, n: int) -> list[jax.Array]:
+def components(a: jax.Array, n: int) -> list[jax.Array]:
     """The ``n`` components of ``a`` along its last axis, each kept as a ``(..., 1)`` slice.
 
     One traced operation per component (``a[..., i]`` is a slice and a
@@ -96,8 +96,8 @@ def stack(xs, axis: int = 0) -> jax.Array:
 def cross(a: jax.Array, b: jax.Array) -> jax.Array:
     """Cross product over the last axis (unrolled: XLA fuses it better than jnp.cross)."""
     a, b = _common(a, b)
-    a0, a1, a2 = _parts(a, 3)
-    b0, b1, b2 = _parts(b, 3)
+    a0, a1, a2 = components(a, 3)
+    b0, b1, b2 = components(b, 3)
     mul, sub = jax.lax.mul, jax.lax.sub
     # [a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0]
     return _concat([sub(mul(a1, b2), mul(a2, b1)), sub(mul(a2, b0), mul(a0, b2)), sub(mul(a0, b1), mul(a1, b0))])
@@ -111,8 +111,8 @@ def dot(a: jax.Array, b: jax.Array) -> jax.Array:
 def quat_mul(u: jax.Array, v: jax.Array) -> jax.Array:
     """Hamilton product ``u * v`` of quaternions, shape ``(..., 4)``."""
     u, v = _common(u, v)
-    uw, ux, uy, uz = _parts(u, 4)
-    vw, vx, vy, vz = _parts(v, 4)
+    uw, ux, uy, uz = components(u, 4)
+    vw, vx, vy, vz = components(v, 4)
     mul, add, sub = jax.lax.mul, jax.lax.add, jax.lax.sub
     return _concat(
         [
@@ -128,7 +128,7 @@ def quat_mul_right(u: jax.Array, v: jax.Array) -> jax.Array:
     """``quat_mul(u, v)`` as ``u``'s components times the 4x4 matrix of ``v``: for ``v`` that does
     not vary with the batch (a model's constant frames), the matrix is made once and the product is
     one sum over an outer axis of contiguous rows."""
-    w, x, y, z = (c[..., 0] for c in _parts(v, 4))
+    w, x, y, z = (c[..., 0] for c in components(v, 4))
     m = jnp.stack(
         [
             jnp.stack([w, x, y, z], -1),
@@ -164,20 +164,36 @@ def inv_rotate(v: jax.Array, q: jax.Array) -> jax.Array:
 
 
 def quat_to_mat(q: jax.Array) -> jax.Array:
-    """Rotation matrix ``(..., 3, 3)`` of a unit quaternion; columns are the rotated axes."""
-    w, x, y, z = _parts(q, 4)
-    mul, add, sub = jax.lax.mul, jax.lax.add, jax.lax.sub
+    """Rotation matrix ``(..., 3, 3)`` of a unit quaternion; columns are the rotated axes.
+
+    A quaternion known at trace time (a model's constant frame, closed over by
+    ``jit``) gives a constant made now with numpy: nothing is traced.
+    """
+    if not isinstance(q, jax.core.Tracer):
+        q = np.asarray(q)
+        wxyz = [q[..., i : i + 1] for i in range(4)]
+        return jnp.asarray(
+            _quat_to_mat_flat(wxyz, np.add, np.subtract, np.multiply, np.concatenate).reshape(q.shape[:-1] + (3, 3))
+        )
+    lax = jax.lax
+    flat = _quat_to_mat_flat(components(q, 4), lax.add, lax.sub, lax.mul, lambda xs, axis: _concat(xs))
+    return flat.reshape(q.shape[:-1] + (3, 3))
+
+
+def _quat_to_mat_flat(wxyz, add, sub, mul, concat):
+    """``quat_to_mat``'s nine entries, row by row along the last axis, from the (..., 1) components
+    with the given elementwise operations (``lax``'s, or numpy's)."""
+    w, x, y, z = wxyz
     xx, yy, zz, xy, xz, yz = mul(x, x), mul(y, y), mul(z, z), mul(x, y), mul(x, z), mul(y, z)
     wx, wy, wz = mul(w, x), mul(w, y), mul(w, z)
-    diag = lambda p, r: sub(1.0, mul(add(p, r), 2.0))  # noqa: E731  1 - 2 (p + r)
-    twice = lambda p: mul(p, 2.0)  # noqa: E731
+    twice = lambda p: add(p, p)  # noqa: E731  2 p, exactly
+    diag = lambda p, r: sub(np.ones((), p.dtype), twice(add(p, r)))  # noqa: E731  1 - 2 (p + r)
     rows = [
         [diag(yy, zz), twice(sub(xy, wz)), twice(add(xz, wy))],
         [twice(add(xy, wz)), diag(xx, zz), twice(sub(yz, wx))],
         [twice(sub(xz, wy)), twice(add(yz, wx)), diag(xx, yy)],
     ]
-    flat = _concat([e for row in rows for e in row])
-    return flat.reshape(flat.shape[:-1] + (3, 3))
+    return concat([e for row in rows for e in row], -1)
 
 
 def axis_angle_to_quat(axis: jax.Array, angle: jax.Array) -> jax.Array:
@@ -214,19 +230,16 @@ def mat_vec(m: jax.Array, v: jax.Array) -> jax.Array:
 
 def inv3(m: jax.Array) -> jax.Array:
     """Inverse of 3x3 matrices ``(..., 3, 3)`` in closed form (cheaper than LU on small batches)."""
-    a, b, c = m[..., 0, 0], m[..., 0, 1], m[..., 0, 2]
-    d, e, f = m[..., 1, 0], m[..., 1, 1], m[..., 1, 2]
-    g, h, i = m[..., 2, 0], m[..., 2, 1], m[..., 2, 2]
-    co = jnp.stack(
-        [
-            jnp.stack([e * i - f * h, c * h - b * i, b * f - c * e], -1),
-            jnp.stack([f * g - d * i, a * i - c * g, c * d - a * f], -1),
-            jnp.stack([d * h - e * g, b * g - a * h, a * e - b * d], -1),
-        ],
-        -2,
-    )
-    det = a * co[..., 0, 0] + b * co[..., 1, 0] + c * co[..., 2, 0]
-    return co / det[..., None, None]
+    a, b, c, d, e, f, g, h, i = components(m.reshape(m.shape[:-2] + (9,)), 9)
+    mul, add, sub = jax.lax.mul, jax.lax.add, jax.lax.sub
+    minor = lambda p, q, r, s: sub(mul(p, q), mul(r, s))  # noqa: E731  p q - r s
+    # The cofactors (transposed), row by row; det = a co00 + b co10 + c co20.
+    co = [minor(e, i, f, h), minor(c, h, b, i), minor(b, f, c, e)]
+    co += [minor(f, g, d, i), minor(a, i, c, g), minor(c, d, a, f)]
+    co += [minor(d, h, e, g), minor(b, g, a, h), minor(a, e, b, d)]
+    det = add(add(mul(a, co[0]), mul(b, co[3])), mul(c, co[6]))
+    flat = _concat(co)
+    return jax.lax.div(*_common(flat, det)).reshape(m.shape)
 
 
 def outer(a: jax.Array, b: jax.Array) -> jax.Array:
@@ -253,11 +266,12 @@ def take(a: jax.Array, idx: np.ndarray) -> jax.Array:
     ``a[idx]`` also traces the wrapping of negative indices (a compare, an add
     and a select on the index array); a physics step gathers by static
     indices about a hundred times. Where ``a`` is known at trace time (a
-    model's parameters closed over by ``jit``), the rows are taken now and
-    the result is a constant: nothing is traced.
+    model's parameters closed over by ``jit``), the rows are taken now, with
+    numpy, and returned as a numpy array: nothing is traced, and functions
+    that can compute on constants (``quat_to_mat``) see one.
     """
     if not isinstance(a, jax.core.Tracer):
-        return jnp.asarray(np.asarray(a)[idx])
+        return np.asarray(a)[idx]
     return a.at[np.asarray(idx)].get(mode="promise_in_bounds", wrap_negative_indices=False)
 
 

@@ -48,8 +48,10 @@ def geom_poses(model: Model, x: Transform, geoms: np.ndarray) -> tuple[jax.Array
         # World geoms keep their own pose (a static select, not a scatter,
         # which XLA would run as a loop over the updated rows).
         ident = jnp.array([1.0, 0.0, 0.0, 0.0], quat.dtype)
-        bpos, brot = math.gather_rows(x.pos, body), math.gather_rows(x.rot, body, ident)
-        pos, quat = bpos + math.rotate(pos, brot), math.quat_mul_right(brot, quat)
+        bpos, bmat = math.gather_rows(x.pos, body), math.quat_to_mat(math.gather_rows(x.rot, body, ident))
+        # The body's rotation matrix times the geom's offset and its local frame.
+        gmat = math.quat_to_mat(quat)
+        return bpos + math.mat_vec(bmat, pos), jnp.sum(bmat[:, :, :, None] * gmat[:, None, :, :], -2)
     return pos, math.quat_to_mat(quat)
 
 

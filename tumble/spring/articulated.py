@@ -131,13 +131,12 @@ def _small_inverse(m: jax.Array) -> jax.Array:
     """Inverses of (..., k, k) matrices: closed form for k = 2 and 3 (elementwise work that fuses), else LU."""
     k = m.shape[-1]
     if k == 2:
-        a, b, c, d = m[..., 0, 0], m[..., 0, 1], m[..., 1, 0], m[..., 1, 1]
-        adj = jnp.stack([jnp.stack([d, -b], -1), jnp.stack([-c, a], -1)], -2)
-        return adj / (a * d - b * c)[..., None, None]
+        a, b, c, d = math.components(m.reshape(m.shape[:-2] + (4,)), 4)
+        adj = jax.lax.concatenate([d, jax.lax.neg(b), jax.lax.neg(c), a], m.ndim - 2)
+        det = jax.lax.sub(jax.lax.mul(a, d), jax.lax.mul(b, c))
+        return jax.lax.div(adj, jax.lax.broadcast_in_dim(det, adj.shape, tuple(range(adj.ndim)))).reshape(m.shape)
     if k == 3:
-        r0, r1, r2 = m[..., 0, :], m[..., 1, :], m[..., 2, :]
-        adj = jnp.stack([math.cross(r1, r2), math.cross(r2, r0), math.cross(r0, r1)], -1)
-        return adj / math.dot(r0, math.cross(r1, r2))[..., None, None]
+        return math.inv3(m)
     return jnp.linalg.inv(m)
 
 
