@@ -210,7 +210,7 @@ def inverse(model: Model, x: Transform, xd: Motion, q_prev: jax.Array) -> tuple[
             angs = jnp.concatenate([jnp.zeros((nb, 3, 3), dtype), jnp.swapaxes(rmat, 1, 2)], 1)
             frames.append((angs, lin, jnp.repeat(pos[:, None], 6, 1)))
             continue
-        rot0 = math.quat_mul(prot, math.take(model.body_quat, b))
+        rot0 = math.quat_mul_right(prot, math.take(model.body_quat, b))
         pos0 = ppos + math.rotate(math.take(model.body_pos, b), prot)
         q_rel = math.quat_mul(math.quat_inv(rot0), rot)
         q_rel = jnp.where(q_rel[:, :1] < 0, -q_rel, q_rel)

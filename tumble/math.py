@@ -140,14 +140,17 @@ def quat_mul(u: jax.Array, v: jax.Array) -> jax.Array:
 def quat_mul_right(u: jax.Array, v: jax.Array) -> jax.Array:
     """``quat_mul(u, v)`` as ``u``'s components times the 4x4 matrix of ``v``: for ``v`` that does
     not vary with the batch (a model's constant frames), the matrix is made once and the product is
-    one sum over an outer axis of contiguous rows."""
-    w, x, y, z = (c[..., 0] for c in components(v, 4))
-    m = jnp.stack(
+    one sum over an outer axis of contiguous rows. A ``v`` known at trace time gets its matrix
+    made now, with numpy."""
+    xp = jnp if isinstance(v, jax.core.Tracer) else np
+    v = xp.asarray(v)
+    w, x, y, z = (v[..., i] for i in range(4))
+    m = xp.stack(
         [
-            jnp.stack([w, x, y, z], -1),
-            jnp.stack([-x, w, -z, y], -1),
-            jnp.stack([-y, z, w, -x], -1),
-            jnp.stack([-z, -y, x, w], -1),
+            xp.stack([w, x, y, z], -1),
+            xp.stack([-x, w, -z, y], -1),
+            xp.stack([-y, z, w, -x], -1),
+            xp.stack([-z, -y, x, w], -1),
         ],
         -2,
     )

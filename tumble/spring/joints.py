@@ -101,7 +101,7 @@ def impulses(model: Model, lk: Links, x: Transform, b: Bodies) -> tuple[jax.Arra
     ident = jnp.array([1.0, 0.0, 0.0, 0.0], dtype)
     prot, ppos = math.gather_rows(x.rot, p, ident), math.gather_rows(x.pos, p, zeros3)
     crot, cpos = math.take(x.rot, c), math.take(x.pos, c)
-    rot0 = math.quat_mul(prot, math.take(model.body_quat, c))
+    rot0 = math.quat_mul_right(prot, math.take(model.body_quat, c))
     pos0 = ppos + math.rotate(math.take(model.body_pos, c), prot)
     local_anchor = math.gather_rows(model.jnt_pos, lk.anchor_joint, zeros3)
     anchors = math.stack([cpos, pos0]) + math.rotate(local_anchor, math.stack([crot, rot0]))
