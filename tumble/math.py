@@ -107,7 +107,19 @@ def stack(xs, axis: int = 0) -> jax.Array:
 
 
 def cross(a: jax.Array, b: jax.Array) -> jax.Array:
-    """Cross product over the last axis (unrolled: XLA fuses it better than jnp.cross)."""
+    """Cross product over the last axis (unrolled: XLA fuses it better than jnp.cross).
+
+    With one side known at trace time (numpy: a model's constant offsets),
+    the product is a sum of the other side's components times constant rows,
+    ``a x b = sum_i a_i (e_i x b)``: three traced operations instead of sixteen.
+    """
+    const_a, const_b = (not isinstance(x, jax.core.Tracer) for x in (a, b))
+    if const_b and not const_a:
+        rows = np.cross(np.eye(3, dtype=a.dtype), np.asarray(b, a.dtype)[..., None, :])  # e_i x b
+        return jnp.sum(a[..., :, None] * rows, -2)
+    if const_a and not const_b:
+        rows = np.cross(np.asarray(a, b.dtype)[..., None, :], np.eye(3, dtype=b.dtype))  # a x e_i
+        return jnp.sum(b[..., :, None] * rows, -2)
     a, b = _common(a, b)
     a0, a1, a2 = components(a, 3)
     b0, b1, b2 = components(b, 3)
@@ -166,7 +178,11 @@ def rotate(v: jax.Array, q: jax.Array) -> jax.Array:
     """Rotates vector(s) ``v (..., 3)`` by unit quaternion(s) ``q (..., 4)``."""
     lead = jnp.broadcast_shapes(jnp.shape(v)[:-1], jnp.shape(q)[:-1])
     dtype = jnp.result_type(v, q)
-    v, q = (jnp.broadcast_to(jnp.asarray(a, dtype), lead + a.shape[-1:]) for a in (v, q))
+    q = jnp.broadcast_to(jnp.asarray(q, dtype), lead + (4,))
+    if isinstance(v, jax.core.Tracer):
+        v = jnp.broadcast_to(v.astype(dtype), lead + (3,))
+    else:  # a constant stays one (``cross``)
+        v = np.broadcast_to(np.asarray(v, dtype), lead + (3,))
     w = jax.lax.slice_in_dim(q, 0, 1, axis=q.ndim - 1)
     u = jax.lax.slice_in_dim(q, 1, 4, axis=q.ndim - 1)
     t = jax.lax.mul(cross(u, v), 2.0)
