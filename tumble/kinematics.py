@@ -204,8 +204,8 @@ def inverse(model: Model, x: Transform, xd: Motion, q_prev: jax.Array) -> tuple[
             j = np.array([_first_joint(model, i) for i in b])
             q_idx.append(model.jnt_qposadr[j][:, None] + np.arange(7)), q_val.append(jnp.concatenate([pos, rot], -1))
             d_idx.append(model.jnt_dofadr[j][:, None] + np.arange(6))
-            d_val.append(jnp.concatenate([vel, math.inv_rotate(ang, rot)], -1))
             rmat = math.quat_to_mat(rot)  # columns = body axes in world
+            d_val.append(jnp.concatenate([vel, jnp.sum(rmat * ang[:, :, None], -2)], -1))  # R^T ang
             lin = jnp.concatenate([jnp.broadcast_to(eye, (nb, 3, 3)), jnp.zeros((nb, 3, 3), dtype)], 1)
             angs = jnp.concatenate([jnp.zeros((nb, 3, 3), dtype), jnp.swapaxes(rmat, 1, 2)], 1)
             frames.append((angs, lin, jnp.repeat(pos[:, None], 6, 1)))

@@ -292,6 +292,18 @@ def quad_form(u: jax.Array, m: jax.Array, v: jax.Array) -> jax.Array:
     return jnp.sum(u * mat_vec(m, v), axis=-1)
 
 
+def known(*xs) -> bool:
+    """Whether all of ``xs`` are known at trace time (no tracer: a model's parameters closed over by
+    ``jit``), so that what is computed from them alone can be computed with numpy, untraced."""
+    return not any(isinstance(x, jax.core.Tracer) for x in xs)
+
+
+def mat_mul_right(a: jax.Array, b: jax.Array) -> jax.Array:
+    """``a @ b`` for 3x3 matrices ``(..., 3, 3)``, as a sum over the middle axis of ``a``'s entries times
+    ``b``'s rows (``b`` typically constant: a model's frames)."""
+    return jnp.sum(a[..., :, :, None] * b[..., None, :, :], -2)
+
+
 def take(a: jax.Array, idx: np.ndarray) -> jax.Array:
     """``a[idx]`` for static indices ``idx`` (numpy, none negative).
 
@@ -304,7 +316,11 @@ def take(a: jax.Array, idx: np.ndarray) -> jax.Array:
     """
     if not isinstance(a, jax.core.Tracer):
         return np.asarray(a)[idx]
-    return a.at[np.asarray(idx)].get(mode="promise_in_bounds", wrap_negative_indices=False)
+    idx = np.asarray(idx, np.int32)
+    dims = jax.lax.GatherDimensionNumbers(
+        offset_dims=tuple(range(idx.ndim, idx.ndim + a.ndim - 1)), collapsed_slice_dims=(0,), start_index_map=(0,)
+    )
+    return jax.lax.gather(a, idx[..., None], dims, (1,) + a.shape[1:], mode=jax.lax.GatherScatterMode.PROMISE_IN_BOUNDS)
 
 
 def gather_rows(a: jax.Array, idx: np.ndarray, fill=0.0) -> jax.Array:

@@ -50,29 +50,35 @@ def dof_body(model: Model) -> np.ndarray:
 
 def from_state(model: Model, x: Transform, xd: Motion) -> Bodies:
     """COM state and world mass properties from body frames ``x`` and velocities ``xd``."""
-    moving = jnp.asarray(_moving(model))
-    rot_i = math.quat_mul_right(x.rot, model.body_iquat)
-    r = math.rotate(model.body_ipos, x.rot)
-    rmat = math.quat_to_mat(rot_i)
-    # The principal frame gives the inverse directly; a static body's is zero.
-    inv_diag = jnp.where(moving[:, None], 1.0 / jnp.where(moving[:, None], model.body_inertia, 1.0), 0.0)
-    diag = jnp.where(moving[:, None], model.body_inertia, 0.0)
+    frame = math.quat_to_mat(x.rot)  # columns: the body's axes
+    r = math.mat_vec(frame, model.body_ipos)
+    rmat = math.mat_mul_right(frame, math.quat_to_mat(model.body_iquat))  # columns: the principal axes
+    # The principal frame gives the inverse directly; a static body's is zero
+    # (computed with numpy where the model is known at trace time).
+    xp = np if math.known(model.body_inertia, model.body_mass) else jnp
+    moving = _moving(model)
+    inertia, mass = xp.asarray(model.body_inertia), xp.asarray(model.body_mass)
+    inv_diag = xp.where(moving[:, None], 1 / xp.where(moving[:, None], inertia, 1), 0).astype(inertia.dtype)
+    diag = xp.where(moving[:, None], inertia, 0).astype(inertia.dtype)
     # R diag R^T, entry [i, j] = sum_k R[i, k] diag[k] R[j, k].
     world = lambda d: jnp.sum((rmat * d[:, None, :])[:, :, None, :] * rmat[:, None, :, :], -1)  # noqa: E731
     return Bodies(
         com=x.pos + r,
         vel=xd.vel + math.cross(xd.ang, r),
         ang=xd.ang,
-        principal=rot_i,
+        principal=math.quat_mul_right(x.rot, model.body_iquat),
         inertia=world(diag),
         inv_inertia=world(inv_diag),
-        inv_mass=jnp.where(moving, 1.0 / jnp.where(moving, model.body_mass, 1.0), 0.0),
+        inv_mass=jnp.asarray(xp.where(moving, 1 / xp.where(moving, mass, 1), 0).astype(mass.dtype)),
     )
 
 
-def to_frames(model: Model, com: jax.Array, rot: jax.Array, vel: jax.Array, ang: jax.Array) -> tuple[Transform, Motion]:
-    """Body frame poses and origin velocities from COM position/velocity and rotation."""
-    r = math.rotate(model.body_ipos, rot)
+def to_frames(
+    model: Model, com: jax.Array, rot: jax.Array, vel: jax.Array, ang: jax.Array, frame: jax.Array | None = None
+) -> tuple[Transform, Motion]:
+    """Body frame poses and origin velocities from COM position/velocity and rotation (``frame``: its
+    rotation matrix, where already made)."""
+    r = math.rotate(model.body_ipos, rot) if frame is None else math.mat_vec(frame, model.body_ipos)
     return Transform(com - r, rot), Motion(vel - math.cross(ang, r), ang)
 
 
@@ -107,16 +113,19 @@ def integrate(model: Model, x: Transform, b: Bodies) -> tuple[Transform, Motion]
     moving = (b.inv_mass > 0)[:, None]
     inertia = jnp.where(moving, model.body_inertia, 1.0)
 
-    def rate(rot):  # angular velocity at orientation ``rot``, the momentum kept
-        axes = math.quat_to_mat(math.quat_mul_right(rot, model.body_iquat))  # columns: the principal axes
+    principal = math.quat_to_mat(model.body_iquat)  # in the body frame
+
+    def rate(frame):  # angular velocity at the orientation of rotation matrix ``frame``, the momentum kept
+        axes = math.mat_mul_right(frame, principal)  # columns: the principal axes
         return math.mat_vec(axes, jnp.sum(axes * momentum[:, :, None], -2) / inertia)
 
     lone = lone_free(model)
     turn = b.ang
     if lone.any():
-        half = rate(math.quat_integrate(x.rot, b.ang, 0.5 * dt))
+        half = rate(math.quat_to_mat(math.quat_integrate(x.rot, b.ang, 0.5 * dt)))
         turn = jnp.where(jnp.asarray(lone)[:, None], half, b.ang)
     rot = math.quat_integrate(x.rot, turn, dt)
     # Made once in memory: the joint coordinates' update reads it per joint and
     # would otherwise redo the rotations that make it (a 2,060-line kernel).
-    return to_frames(model, com, rot, b.vel, math.materialize(jnp.where(moving, rate(rot), 0.0)))
+    frame = math.quat_to_mat(rot)
+    return to_frames(model, com, rot, b.vel, math.materialize(jnp.where(moving, rate(frame), 0.0)), frame)
