@@ -475,7 +475,8 @@ def _golden_min(fun: Callable, lo: jax.Array, hi: jax.Array, iters: int = 32) ->
         fc, fd = jnp.where(left, fnew, fd), jnp.where(left, fc, fnew)
         return a, b, c, d, fc, fd
 
-    a, b, c, d, fc, fd = jax.lax.fori_loop(0, iters, body, (lo, hi, c, d, fun(c), fun(d)))
+    with jax.disable_jit(False):  # a loop even when the spring step traces without jit
+        a, b, c, d, fc, fd = jax.lax.fori_loop(0, iters, body, (lo, hi, c, d, fun(c), fun(d)))
     return jnp.where(fc < fd, c, d)
 
 

@@ -199,7 +199,10 @@ def solve(
     # unrolled passes were a third of the ant step's generated code; rolled,
     # the first call compiles 1.1-1.3 s sooner and the step runs as fast
     # (paired, in one process: 0.99-1.06x), with the same states.
-    p, lam = jax.lax.fori_loop(0, model.opt.contact_iterations, one_pass, (p, lam))
+    # (Jit re-enabled: spring.step traces with it disabled, which would
+    # unroll the loop.)
+    with jax.disable_jit(False):
+        p, lam = jax.lax.fori_loop(0, model.opt.contact_iterations, one_pass, (p, lam))
     limit = limits(lam)
     qd = qd_free + articulated.times(hinv, generalized(p, limit))
     return qd, jnp.sum(p[..., None] * dirs, 0), limit

@@ -115,6 +115,18 @@ def _kick(b: bodies_lib.Bodies, linear: jax.Array, angular: jax.Array) -> bodies
 
 def step(model: Model, state: State, ctrl: jax.Array) -> State:
     """Advances ``state`` by ``model.opt.timestep`` with actuator controls ``ctrl (nu,)``."""
+    # Traced (under jit, vmap or grad), the step runs with jit disabled:
+    # jax.numpy's functions are inner jits that JAX would trace, batch and
+    # inline one by one (half of the step's trace time); disabled, they run
+    # as the lax operations they are made of, into the same program. Loops
+    # that must stay loops re-enable jit around themselves (contacts.solve).
+    if isinstance(state.q, jax.core.Tracer):
+        with jax.disable_jit():
+            return _step(model, state, ctrl)
+    return _step(model, state, ctrl)
+
+
+def _step(model: Model, state: State, ctrl: jax.Array) -> State:
     ctrl = _check_shape("ctrl", ctrl, (model.nu,))
     dt = model.opt.timestep
     x = state.x
