@@ -14,6 +14,12 @@ import numpy as np
 _TINY = 1e-12
 
 
+def known(*xs) -> bool:
+    """Whether all of ``xs`` are known at trace time (no tracer: a model's parameters closed over by
+    ``jit``), so that what is computed from them alone can be computed with numpy, untraced."""
+    return not any(isinstance(x, jax.core.Tracer) for x in xs)
+
+
 def safe_norm(x: jax.Array, axis: int = -1, keepdims: bool = False) -> jax.Array:
     """Euclidean norm whose gradient is finite (zero) at ``x == 0``."""
     sq = jnp.sum(x * x, axis=axis, keepdims=keepdims)
@@ -113,7 +119,7 @@ def cross(a: jax.Array, b: jax.Array) -> jax.Array:
     the product is a sum of the other side's components times constant rows,
     ``a x b = sum_i a_i (e_i x b)``: three traced operations instead of sixteen.
     """
-    const_a, const_b = (not isinstance(x, jax.core.Tracer) for x in (a, b))
+    const_a, const_b = known(a), known(b)
     if const_b and not const_a:
         rows = np.cross(np.eye(3, dtype=a.dtype), np.asarray(b, a.dtype)[..., None, :])  # e_i x b
         return jnp.sum(a[..., :, None] * rows, -2)
@@ -154,7 +160,7 @@ def quat_mul_right(u: jax.Array, v: jax.Array) -> jax.Array:
     not vary with the batch (a model's constant frames), the matrix is made once and the product is
     one sum over an outer axis of contiguous rows. A ``v`` known at trace time gets its matrix
     made now, with numpy."""
-    xp = jnp if isinstance(v, jax.core.Tracer) else np
+    xp = np if known(v) else jnp
     v = xp.asarray(v)
     w, x, y, z = (v[..., i] for i in range(4))
     m = xp.stack(
@@ -179,10 +185,10 @@ def rotate(v: jax.Array, q: jax.Array) -> jax.Array:
     lead = jnp.broadcast_shapes(jnp.shape(v)[:-1], jnp.shape(q)[:-1])
     dtype = jnp.result_type(v, q)
     q = jnp.broadcast_to(jnp.asarray(q, dtype), lead + (4,))
-    if isinstance(v, jax.core.Tracer):
-        v = jnp.broadcast_to(v.astype(dtype), lead + (3,))
-    else:  # a constant stays one (``cross``)
+    if known(v):  # a constant stays one (``cross``)
         v = np.broadcast_to(np.asarray(v, dtype), lead + (3,))
+    else:
+        v = jnp.broadcast_to(v.astype(dtype), lead + (3,))
     w = jax.lax.slice_in_dim(q, 0, 1, axis=q.ndim - 1)
     u = jax.lax.slice_in_dim(q, 1, 4, axis=q.ndim - 1)
     t = jax.lax.mul(cross(u, v), 2.0)
@@ -201,7 +207,7 @@ def quat_to_mat(q: jax.Array) -> jax.Array:
     A quaternion known at trace time (a model's constant frame, closed over by
     ``jit``) gives a constant made now with numpy: nothing is traced.
     """
-    if not isinstance(q, jax.core.Tracer):
+    if known(q):
         q = np.asarray(q)
         wxyz = [q[..., i : i + 1] for i in range(4)]
         return jnp.asarray(
@@ -292,12 +298,6 @@ def quad_form(u: jax.Array, m: jax.Array, v: jax.Array) -> jax.Array:
     return jnp.sum(u * mat_vec(m, v), axis=-1)
 
 
-def known(*xs) -> bool:
-    """Whether all of ``xs`` are known at trace time (no tracer: a model's parameters closed over by
-    ``jit``), so that what is computed from them alone can be computed with numpy, untraced."""
-    return not any(isinstance(x, jax.core.Tracer) for x in xs)
-
-
 def mat_mul_right(a: jax.Array, b: jax.Array) -> jax.Array:
     """``a @ b`` for 3x3 matrices ``(..., 3, 3)``, as a sum over the middle axis of ``a``'s entries times
     ``b``'s rows (``b`` typically constant: a model's frames)."""
@@ -314,7 +314,7 @@ def take(a: jax.Array, idx: np.ndarray) -> jax.Array:
     numpy, and returned as a numpy array: nothing is traced, and functions
     that can compute on constants (``quat_to_mat``) see one.
     """
-    if not isinstance(a, jax.core.Tracer):
+    if known(a):
         return np.asarray(a)[idx]
     idx = np.asarray(idx, np.int32)
     dims = jax.lax.GatherDimensionNumbers(
