@@ -51,7 +51,7 @@ def geom_poses(model: Model, x: Transform, geoms: np.ndarray) -> tuple[jax.Array
         bpos, bmat = math.gather_rows(x.pos, body), math.quat_to_mat(math.gather_rows(x.rot, body, ident))
         # The body's rotation matrix times the geom's offset and its local frame.
         gmat = math.quat_to_mat(quat)
-        return bpos + math.mat_vec(bmat, pos), jnp.sum(bmat[:, :, :, None] * gmat[:, None, :, :], -2)
+        return bpos + math.mat_vec(bmat, pos), math.mat_mul_right(bmat, gmat)
     return pos, math.quat_to_mat(quat)
 
 

@@ -74,11 +74,11 @@ def from_state(model: Model, x: Transform, xd: Motion) -> Bodies:
 
 
 def to_frames(
-    model: Model, com: jax.Array, rot: jax.Array, vel: jax.Array, ang: jax.Array, frame: jax.Array | None = None
+    model: Model, com: jax.Array, rot: jax.Array, frame: jax.Array, vel: jax.Array, ang: jax.Array
 ) -> tuple[Transform, Motion]:
-    """Body frame poses and origin velocities from COM position/velocity and rotation (``frame``: its
-    rotation matrix, where already made)."""
-    r = math.rotate(model.body_ipos, rot) if frame is None else math.mat_vec(frame, model.body_ipos)
+    """Body frame poses and origin velocities from COM position/velocity and rotation (``rot``, and
+    ``frame``, its rotation matrix)."""
+    r = math.mat_vec(frame, model.body_ipos)
     return Transform(com - r, rot), Motion(vel - math.cross(ang, r), ang)
 
 
@@ -128,4 +128,4 @@ def integrate(model: Model, x: Transform, b: Bodies) -> tuple[Transform, Motion]
     # Made once in memory: the joint coordinates' update reads it per joint and
     # would otherwise redo the rotations that make it (a 2,060-line kernel).
     frame = math.quat_to_mat(rot)
-    return to_frames(model, com, rot, b.vel, math.materialize(jnp.where(moving, rate(frame), 0.0)), frame)
+    return to_frames(model, com, rot, frame, b.vel, math.materialize(jnp.where(moving, rate(frame), 0.0)))

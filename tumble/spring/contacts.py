@@ -140,7 +140,8 @@ def solve(
     j, qa, da = j[limited], qa[limited], da[limited]
     gain = model.opt.joint_position_gain / dt
     if len(da):
-        lo, hi = math.take(model.jnt_range[:, 0], j), math.take(model.jnt_range[:, 1], j)
+        ranges = math.take(model.jnt_range, j)
+        lo, hi = ranges[:, 0], ranges[:, 1]
         q_lim = math.take(q, qa)
         over, under = jnp.maximum(q_lim - hi, 0.0), jnp.maximum(lo - q_lim, 0.0)
         k_lim = hinv.at[da, da].get(mode="promise_in_bounds", wrap_negative_indices=False)

@@ -58,7 +58,7 @@ def _check_shape(name: str, value, shape: tuple) -> jax.Array:
         raise ValueError(f"{name} must have shape {shape}, got {value.shape}")
     # Values known now (not traced) are checked for NaN/inf here, where the
     # message can still say which input was bad.
-    if not isinstance(value, jax.core.Tracer) and not np.isfinite(np.asarray(value)).all():
+    if math.known(value) and not np.isfinite(np.asarray(value)).all():
         bad = np.nonzero(~np.isfinite(np.asarray(value)))[0].tolist()
         raise ValueError(f"{name} holds non-finite values at indices {bad}")
     return value
@@ -120,7 +120,7 @@ def step(model: Model, state: State, ctrl: jax.Array) -> State:
     # inline one by one (half of the step's trace time); disabled, they run
     # as the lax operations they are made of, into the same program. Loops
     # that must stay loops re-enable jit around themselves (contacts.solve).
-    if isinstance(state.q, jax.core.Tracer):
+    if not math.known(state.q):
         with jax.disable_jit():
             return _step(model, state, ctrl)
     return _step(model, state, ctrl)
@@ -191,7 +191,7 @@ def _approach(model: Model, b: bodies_lib.Bodies, jacs, hinv, qd_free) -> jax.Ar
     2% of its height per bounce at 5 ms steps.
     """
     e = model.geom_restitution
-    if not isinstance(e, jax.core.Tracer) and not np.asarray(e).any():
+    if math.known(e) and not np.asarray(e).any():
         return None
     kick = jnp.concatenate([jnp.zeros_like(b.vel), _mass(model, b) * (model.opt.timestep * model.opt.gravity)], -1)
     return qd_free - articulated.times(hinv, articulated.generalized(model, jacs, kick))
