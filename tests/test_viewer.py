@@ -387,11 +387,18 @@ def test_live_page_shows_errors_and_pushes_by_drag(live, browser):
     browser.wait_for("window.tumble && window.tumble.app.frame !== null && window.tumble.app.scene !== undefined")
     camera = dict(target=[0.0, 0.0, 1.0], distance=3.0, azimuth=90.0, elevation=0.0, fovy=45.0, follow=-1)
     browser.evaluate(f"tumble.setCamera({json.dumps(camera)})")
+    # The page posts the push without waiting; count the posts that have reached the server, so the
+    # step below is not sent before it (on a busy machine it was, and stepped an unpushed ball).
+    browser.evaluate(
+        "window.pushes = 0; const sent = window.fetch; window.fetch = (url, ...rest) => sent(url, ...rest)"
+        ".then(r => { if (String(url).includes('/api/push')) window.pushes += 1; return r; })"
+    )
     # Drag the ball (in the image centre) to the right: camera right is world +x.
     centre = {"x": WIDTH / 2, "y": HEIGHT / 2, "button": "left", "clickCount": 1}
     browser.page("Input.dispatchMouseEvent", dict(centre, type="mousePressed"))
     browser.page("Input.dispatchMouseEvent", dict(centre, type="mouseMoved", x=WIDTH / 2 + 60))
     browser.page("Input.dispatchMouseEvent", dict(centre, type="mouseReleased", x=WIDTH / 2 + 60))
+    browser.wait_for("window.pushes >= 1")
     s = _control(live, "step", lambda s: s["time"] > 0)
     assert s["pos"][0] > 0.005 and abs(s["pos"][1]) < 1e-4
     _write(live.path, _ball().replace("</body>", ""))
